@@ -1,0 +1,8 @@
+import ArgumentParser
+
+struct Token: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "(not implemented yet)")
+    func run() throws {
+        throw ValidationError("not implemented yet")
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+
+/// A throwaway database on the test server, one per test, so tests may run in parallel.
+///
+/// The server comes from libpq's environment (`PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`),
+/// as `pg_virtualenv` sets it up for `jobs/test`. The URL carries no password: libpq reads
+/// `PGPASSWORD` from the environment, which child processes inherit.
+public struct TestDatabase: Sendable {
+    public let name: String
+    /// `postgresql://user@host:port/name`, without a password.
+    public let url: String
+
+    /// True when a test server is configured (tests that need one are skipped otherwise).
+    public static var isAvailable: Bool {
+        let env = ProcessInfo.processInfo.environment
+        return env["PGHOST"] != nil || env["PGPORT"] != nil || env["PGDATABASE"] != nil
+    }
+
+    /// Creates a new, empty database and returns it.
+    public static func create(label: String = "t") throws -> TestDatabase {
+        let safe = label.lowercased().filter { $0.isLetter || $0.isNumber }.prefix(20)
+        let name = "tm_\(safe)_\(UInt32.random(in: 0...UInt32.max))"
+        try psql(database: "postgres", "CREATE DATABASE \(name)")
+        return TestDatabase(name: name, url: url(for: name))
+    }
+
+    /// Drops the database (terminating any session still on it).
+    public func drop() {
+        _ = try? TestDatabase.psql(database: "postgres", "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+    }
+
+    /// Runs SQL through `psql` on this database and returns its unaligned, tuples-only output.
+    @discardableResult
+    public func psql(_ sql: String) throws -> String {
+        try TestDatabase.psql(database: name, sql)
+    }
+
+    @discardableResult
+    static func psql(database: String, _ sql: String) throws -> String {
+        let result = run("/usr/bin/env", ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-d", database, "-c", sql])
+        guard result.status == 0 else {
+            throw TestFailure("psql failed (\(result.status)): \(result.stderr)")
+        }
+        return result.stdout
+    }
+
+    static func url(for database: String) -> String {
+        let env = ProcessInfo.processInfo.environment
+        let user = env["PGUSER"] ?? "postgres"
+        var host = env["PGHOST"] ?? "localhost"
+        let port = env["PGPORT"] ?? "5432"
+        if host.hasPrefix("/") {  // a socket directory goes into the query string
+            return "postgresql://\(user)@/\(database)?host=\(host)&port=\(port)"
+        }
+        if host.contains(":") { host = "[\(host)]" }
+        return "postgresql://\(user)@\(host):\(port)/\(database)"
+    }
+}
+
+public struct TestFailure: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,88 @@
+import TelemetryCore
+
+/// The rows of a query result, copied out of libpq's `PGresult` (which is cleared before
+/// the query returns), so they outlive the connection and may cross threads.
+/// Values are PostgreSQL's text output; the typed accessors of `PostgresRow` parse it.
+public struct PostgresRows: Sendable, RandomAccessCollection {
+    /// Storage is immutable after creation, so sharing it between copies is safe.
+    final class Storage: Sendable {
+        let columns: [String]
+        let columnIndex: [String: Int]
+        /// Row-major: `values[row * columns.count + column]`; nil = SQL NULL.
+        let values: [String?]
+
+        init(columns: [String], values: [String?]) {
+            self.columns = columns
+            self.values = values
+            var index: [String: Int] = [:]
+            for (i, name) in columns.enumerated() where index[name] == nil { index[name] = i }
+            self.columnIndex = index
+        }
+    }
+
+    let storage: Storage
+
+    init(columns: [String], values: [String?]) {
+        storage = Storage(columns: columns, values: values)
+    }
+
+    /// Column names in result order.
+    public var columns: [String] { storage.columns }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { storage.columns.isEmpty ? 0 : storage.values.count / storage.columns.count }
+    public subscript(position: Int) -> PostgresRow {
+        precondition(position >= 0 && position < endIndex, "row index out of range")
+        return PostgresRow(storage: storage, row: position)
+    }
+}
+
+/// One row of `PostgresRows`. Column accessors take the column's position; an index out of
+/// range is a programming error (trap). Every accessor returns nil for SQL NULL.
+public struct PostgresRow: Sendable {
+    let storage: PostgresRows.Storage
+    let row: Int
+
+    /// The raw text value.
+    public func string(_ column: Int) -> String? {
+        precondition(column >= 0 && column < storage.columns.count, "column index out of range")
+        return storage.values[row * storage.columns.count + column]
+    }
+
+    /// The value of the first column named `name`, or nil when NULL or no such column.
+    public subscript(_ name: String) -> String? {
+        guard let column = storage.columnIndex[name] else { return nil }
+        return string(column)
+    }
+
+    public func int64(_ column: Int) -> Int64? {
+        string(column).flatMap { Int64($0) }
+    }
+
+    /// `double precision` / `real` / `numeric` text, including `NaN`, `Infinity`, `-Infinity`.
+    public func double(_ column: Int) -> Double? {
+        guard let text = string(column) else { return nil }
+        switch text {
+        case "NaN": return .nan
+        case "Infinity": return .infinity
+        case "-Infinity": return -.infinity
+        default: return Double(text)
+        }
+    }
+
+    /// `t`/`f` (also `true`/`false`).
+    public func bool(_ column: Int) -> Bool? {
+        switch string(column) {
+        case "t", "true": return true
+        case "f", "false": return false
+        default: return nil
+        }
+    }
+
+    /// Microseconds since 1970-01-01 of a `timestamp` (UTC by this project's convention)
+    /// printed as `YYYY-MM-DD HH:MM:SS[.ffffff]` (the connection sets `DateStyle=ISO`).
+    /// nil for NULL and for what has no microsecond: `infinity`, `-infinity`, BC dates.
+    public func timestampMicros(_ column: Int) -> Int64? {
+        string(column).flatMap { UTCTime.parseMicros($0) }
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+import PostgresClient
+
+/// API tokens in `api_token`: 64 random hex characters handed out once, stored only as
+/// their SHA-256 (computed by PostgreSQL, so no crypto code here).
+///
+/// Invariant: a token is valid while `expires_at > now`; every successful use sets
+/// `last_used_at := now, expires_at := now + 3 hours`, so a token expires 3 hours after its
+/// last use (or after its creation, when never used).
+public enum APITokens {
+    /// The idle time after which a token expires, as a PostgreSQL interval.
+    public static let idleLifetime = "3 hours"
+    /// The length of a token (and the only length accepted).
+    public static let length = 64
+
+    static let hashSQL = "encode(sha256(convert_to($1::text, 'UTF8')), 'hex')"
+    static let nowSQL = "(now() AT TIME ZONE 'UTC')"
+
+    /// The permission of a valid token, whose life it extends; nil when the token is
+    /// unknown or expired.
+    public static func authenticate(_ token: String, on connection: PostgresConnection) throws -> Permission? {
+        let rows = try connection.query("""
+            UPDATE api_token SET last_used_at = \(nowSQL), expires_at = \(nowSQL) + interval '\(idleLifetime)'
+            WHERE token_hash = \(hashSQL) AND expires_at > \(nowSQL)
+            RETURNING permission
+            """, [.text(token)])
+        guard let first = rows.first, let name = first.string(0) else { return nil }
+        return Permission(name: name)
+    }
+
+    /// Creates a token for `user` with `permission` and returns it: the only time its
+    /// clear text exists.
+    public static func create(user: String, permission: Permission, on connection: PostgresConnection) throws -> String {
+        let token = generate()
+        try connection.execute("""
+            INSERT INTO api_token (token_hash, user_email, permission, created_at, expires_at)
+            VALUES (\(hashSQL), $2::text, $3::text, \(nowSQL), \(nowSQL) + interval '\(idleLifetime)')
+            """, [.text(token), .text(user), .text(permission.name)])
+        return token
+    }
+
+    /// 64 hex digits from the system's cryptographically secure generator (256 bits).
+    static func generate() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let digits = Array("0123456789abcdef")
+        return String((0..<length).map { _ in digits[Int(generator.next() % 16)] })
+    }
+
+    /// The token of an `Authorization: Token token=<token>` header (quotes allowed), or nil.
+    public static func token(fromAuthorization header: String?) -> String? {
+        guard let header else { return nil }
+        let trimmed = header.trimmingCharacters(in: .whitespaces)
+        guard trimmed.lowercased().hasPrefix("token ") else { return nil }
+        var rest = trimmed.dropFirst(6).drop(while: { $0 == " " })
+        guard rest.lowercased().hasPrefix("token=") else { return nil }
+        rest = rest.dropFirst(6)
+        if rest.hasPrefix("\""), rest.hasSuffix("\""), rest.count >= 2 { rest = rest.dropFirst().dropLast() }
+        let token = String(rest)
+        guard token.count == length, token.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }) else {
+            return nil
+        }
+        return token
+    }
+}

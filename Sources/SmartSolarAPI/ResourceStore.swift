@@ -1,0 +1,82 @@
+import PostgresClient
+import TelemetryCore
+
+/// The database side of the endpoints: each function runs on one connection (inside a
+/// pool slot) and returns the JSON text of the response body.
+struct ResourceStore {
+    let resource: Resource
+    let connection: PostgresConnection
+
+    /// `GET /v1/<resource>`: the list document, or one object when `query.single`.
+    func search(_ query: SearchQuery, page: Int, resultsPerPage: Int) throws -> String {
+        let compiler = SQLCompiler(resource: resource, query: query)
+        if query.single { return try single(compiler, query) }
+        let total = try connection.query(compiler.countStatement()).first?.int64(0) ?? 0
+        let window = PageWindow(matching: Int(total), offset: query.offset, limit: query.limit,
+                                page: page, resultsPerPage: resultsPerPage)
+        var w = JSONWriter()
+        w.raw("{\"num_results\": \(window.numResults), \"objects\": [")
+        if window.rowLimit > 0 {
+            let rows = try connection.query(compiler.pageStatement(offset: window.rowOffset, limit: window.rowLimit))
+            for (i, row) in rows.enumerated() {
+                if i > 0 { w.raw(", ") }
+                write(row, into: &w)
+            }
+        }
+        w.raw("], \"page\": \(window.page), \"total_pages\": \(window.totalPages)}")
+        return w.text
+    }
+
+    /// Flask-Restless's `single`: exactly one matching row, else 400.
+    private func single(_ compiler: SQLCompiler, _ query: SearchQuery) throws -> String {
+        let available = query.limit.map { min($0, 2) } ?? 2
+        let rows = available == 0 ? nil : try connection.query(compiler.pageStatement(offset: query.offset ?? 0, limit: available))
+        guard let rows, !rows.isEmpty else { throw BadRequest("No result found") }
+        guard rows.count == 1 else { throw BadRequest("Multiple results found") }
+        var w = JSONWriter()
+        write(rows[0], into: &w)
+        return w.text
+    }
+
+    /// `GET /v1/<resource>/<id>`: the object, or nil when there is no such id.
+    func object(id: Int64) throws -> String? {
+        let rows = try connection.query(
+            "SELECT \(resource.selectList) FROM \(resource.table) WHERE \(resource.primaryKey) = $1::bigint", [.int(id)])
+        guard let row = rows.first else { return nil }
+        var w = JSONWriter()
+        write(row, into: &w)
+        return w.text
+    }
+
+    /// `DELETE /v1/<resource>/<id>`: false when there is no such id.
+    func delete(id: Int64) throws -> Bool {
+        try connection.execute(
+            "DELETE FROM \(resource.table) WHERE \(resource.primaryKey) = $1::bigint", [.int(id)]) > 0
+    }
+
+    /// One row as a JSON object: every column, in table order; datetimes as
+    /// `YYYY-MM-DD HH:MM:SS`; NULL as null.
+    func write(_ row: PostgresRow, into w: inout JSONWriter) {
+        w.raw("{")
+        for (i, column) in resource.columns.enumerated() {
+            if i > 0 { w.raw(", ") }
+            w.string(column.name)
+            w.raw(": ")
+            switch column.kind {
+            case .integer:
+                if let v = row.int64(i) { w.int(v) } else { w.null() }
+            case .text:
+                if let v = row.string(i) { w.string(v) } else { w.null() }
+            case .timestamp:
+                if let v = row.timestampMicros(i) { w.string(UTCTime.format(micros: v, .api)) } else { w.null() }
+            }
+        }
+        w.raw("}")
+    }
+}
+
+extension PostgresConnection {
+    func query(_ statement: CompiledSQL) throws -> PostgresRows {
+        try query(statement.sql, statement.parameters)
+    }
+}

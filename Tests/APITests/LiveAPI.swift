@@ -1,0 +1,111 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import PostgresClient
+import SmartSolarAPI
+import TelemetrySchema
+import TestSupport
+
+/// A real API server on a free loopback port, over a fresh database with the schema
+/// applied. `sql` is a separate connection for seeding and checking the tables.
+final class LiveAPI: @unchecked Sendable {  // used by one test task at a time
+    let database: TestDatabase
+    let sql: PostgresConnection
+    let port: Int
+    private let server: Task<Void, Error>
+    private let session: URLSession
+
+    struct Reply {
+        let status: Int
+        let body: Data
+        let headers: [String: String]
+        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] ?? [:] }
+        var objects: [[String: Any]] { json["objects"] as? [[String: Any]] ?? [] }
+        var ids: [Int] { objects.compactMap { ($0["rtc_connection_history_id"] ?? $0["product_migration_history_id"]) as? Int } }
+        var message: String { json["message"] as? String ?? "" }
+    }
+
+    private init(database: TestDatabase, sql: PostgresConnection, port: Int, server: Task<Void, Error>) {
+        self.database = database
+        self.sql = sql
+        self.port = port
+        self.server = server
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.timeoutIntervalForRequest = 60
+        session = URLSession(configuration: configuration)
+    }
+
+    static func start(label: String, poolSize: Int = 4) async throws -> LiveAPI {
+        let database = try TestDatabase.create(label: label)
+        let sql = try PostgresConnection(url: database.url)
+        _ = try Schema.apply(on: sql)
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let server = APIServer(configuration: .init(host: "127.0.0.1", port: 0, databaseURL: database.url, poolSize: poolSize))
+        let task = Task {
+            do {
+                try await server.run { port in continuation.yield(port) }
+                continuation.finish()
+            } catch {
+                continuation.finish()
+                throw error
+            }
+        }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else {
+            _ = await task.result
+            throw TestFailure("the API server did not start")
+        }
+        return LiveAPI(database: database, sql: sql, port: port, server: task)
+    }
+
+    func stop() async {
+        server.cancel()
+        _ = await server.result
+        sql.close()
+        database.drop()
+    }
+
+    /// A fresh token with `permission`, created as `token create` does.
+    func token(_ permission: Permission) throws -> String {
+        try APITokens.create(user: "test@example.com", permission: permission, on: sql)
+    }
+
+    /// Sends a request; `query` items are form-encoded into the URL.
+    func request(_ method: String = "GET", _ path: String, query: [String: String] = [:], token: String?,
+                 authorization: String? = nil, body: Data? = nil) async throws -> Reply {
+        var components = URLComponents(string: "http://127.0.0.1:\(port)\(path)")!
+        if !query.isEmpty {
+            components.queryItems = query.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) }
+            // URLComponents leaves `+` and `&`-safe characters alone; encode `+` so it is not a space.
+            components.percentEncodedQuery = components.percentEncodedQuery?.replacingOccurrences(of: "+", with: "%2B")
+        }
+        var request = URLRequest(url: components.url!)
+        request.httpMethod = method
+        if let token { request.setValue("Token token=\(token)", forHTTPHeaderField: "Authorization") }
+        if let authorization { request.setValue(authorization, forHTTPHeaderField: "Authorization") }
+        if let body {
+            request.httpBody = body
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        }
+        let (data, response) = try await session.data(for: request)
+        let http = response as! HTTPURLResponse
+        var headers: [String: String] = [:]
+        for (key, value) in http.allHeaderFields {
+            headers[String(describing: key).lowercased()] = String(describing: value)
+        }
+        return Reply(status: http.statusCode, body: data, headers: headers)
+    }
+
+    /// GET a list with a `q` document.
+    func search(_ resource: String, _ q: String, token: String, extra: [String: String] = [:]) async throws -> Reply {
+        var query = extra
+        query["q"] = q
+        query["results_per_page"] = query["results_per_page"] ?? "100"
+        return try await request("GET", "/v1/\(resource)", query: query, token: token)
+    }
+
+    func count(_ table: String) throws -> Int64 {
+        try sql.query("SELECT count(*) FROM \(table)").first?.int64(0) ?? -1
+    }
+}

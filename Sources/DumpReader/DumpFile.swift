@@ -1,0 +1,137 @@
+import Foundation
+
+/// A dump on disk: gzip (single or multi-member, detected by magic bytes, not extension) or
+/// plain; line protocol (`influx_inspect export` framing or plain) or `influx` CLI CSV,
+/// detected from content.
+///
+/// Used by one thread at a time. `read` decompresses on a helper thread and parses on the
+/// calling one, with a bounded queue of buffers between them, so memory stays constant.
+public final class DumpFile {
+    public let path: String
+    public let options: ReaderOptions
+    /// Bytes on disk.
+    public let size: UInt64
+    /// Compressed bytes consumed so far (for a progress line; readable from inside the read callback).
+    public private(set) var bytesConsumed: UInt64 = 0
+    /// plain or gzip with the member count; complete after `read` returned.
+    public private(set) var compression: Compression?
+    /// The content format, known once `read` has seen the first bytes.
+    public private(set) var format: DumpFormat?
+
+    static let chunkSize = 1 << 18
+
+    /// Throws `DumpError` when the file cannot be opened or is not a regular file.
+    public init(path: String, options: ReaderOptions = ReaderOptions()) throws {
+        self.path = path
+        self.options = options
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw DumpError(file: path, offset: nil, reason: "cannot open: \(String(cString: strerror(errno)))")
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            throw DumpError(file: path, offset: nil, reason: "not a regular file")
+        }
+        guard access(path, R_OK) == 0 else {
+            throw DumpError(file: path, offset: nil, reason: "cannot open: \(String(cString: strerror(errno)))")
+        }
+        size = UInt64(info.st_size)
+    }
+
+    /// The last path component.
+    public var name: String { (path as NSString).lastPathComponent }
+
+    /// Streams every event in file order with constant memory. Throws `DumpError` for a
+    /// truncated or corrupt gzip stream (bad header, CRC or length mismatch, premature end) or
+    /// an I/O error, after handing on every event before it; rethrows errors thrown by `body`.
+    public func read(_ body: (DumpEvent) throws -> Void) throws {
+        bytesConsumed = 0
+        let decoder = try GzipDecoder(path: path)
+        compression = decoder.compression
+        let pipeline = ChunkPipeline(decoder: decoder, bufferSize: Self.chunkSize)
+        defer {
+            pipeline.cancel()
+            compression = pipeline.compression
+        }
+        let scanner = RecordScanner(maxLineBytes: options.maxLineBytes, chunkSize: Self.chunkSize)
+        var events = EventMaker(file: name, options: options)
+        do {
+            while let chunk = try pipeline.next() {
+                defer { pipeline.recycle(chunk) }
+                bytesConsumed = chunk.consumed
+                try scanner.feed(UnsafeRawBufferPointer(rebasing: chunk.bytes[..<chunk.count])) { record in
+                    if format == nil { format = scanner.format }
+                    try events.handle(record, format: scanner.format ?? .lineProtocol, body)
+                }
+            }
+            try scanner.finish { record in
+                try events.handle(record, format: scanner.format ?? .lineProtocol, body)
+            }
+            format = scanner.format
+        }
+        bytesConsumed = size
+    }
+}
+
+/// Turns records into `DumpEvent`s: one per field of a well-formed line, one per rejected line.
+struct EventMaker {
+    let file: String
+    var lineProtocol: LineProtocolParser
+    var csv: CSVParser
+
+    init(file: String, options: ReaderOptions) {
+        self.file = file
+        lineProtocol = LineProtocolParser(options: options)
+        csv = CSVParser(options: options)
+    }
+
+    /// The longest raw line a `Reject` keeps.
+    static let rawLimit = 512
+
+    mutating func handle(_ record: Record, format: DumpFormat, _ body: (DumpEvent) throws -> Void) rethrows {
+        if record.tooLong {
+            try body(.malformed(reject(record, column: nil, reason: "line longer than \(lineProtocol.options.maxLineBytes) bytes")))
+            return
+        }
+        let outcome = format == .csv ? csv.parse(record.bytes) : lineProtocol.parse(record.bytes)
+        switch outcome {
+        case .nothing:
+            return
+        case .malformed(let column, let reason):
+            try body(.malformed(reject(record, column: column, reason: reason)))
+        case .points(let measurement, let imei, let time, let selected):
+            let fields = format == .csv ? csv.fields : lineProtocol.fields
+            for field in fields {
+                let point = Point(measurement: measurement, imei: imei, field: field.key, value: field.value,
+                                  time: time, line: record.line)
+                try body(selected ? .point(point) : .other(point))
+            }
+        }
+    }
+
+    private func reject(_ record: Record, column: Int?, reason: String) -> Reject {
+        let raw = String(decoding: record.bytes.prefix(Self.rawLimit), as: UTF8.self)
+        return Reject(file: file, line: record.line, column: column, reason: reason, raw: raw)
+    }
+}
+
+/// Listing a dumps directory.
+public enum DumpDirectory {
+    /// Regular, non-hidden files of `directory`, sorted by byte order of file name; full paths.
+    public static func list(_ directory: String) throws -> [String] {
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: directory)
+        } catch {
+            throw DumpError(file: directory, offset: nil, reason: "cannot list directory: \(error.localizedDescription)")
+        }
+        let base = directory.hasSuffix("/") ? directory : directory + "/"
+        return names
+            .filter { !$0.hasPrefix(".") }
+            .sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+            .map { base + $0 }
+            .filter { path in
+                var info = stat()
+                return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
+            }
+    }
+}

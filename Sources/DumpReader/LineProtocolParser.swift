@@ -1,0 +1,375 @@
+/// What one record of a dump said, once parsed. Field values are in the parser's `fields`.
+enum LineOutcome {
+    /// Blank, comment, DDL or a data line with no field besides `product_imei`.
+    case nothing
+    case points(measurement: String, imei: String, time: Int64, selected: Bool)
+    /// `column` is 1-based, in bytes from the start of the record.
+    case malformed(column: Int?, reason: String)
+}
+
+/// One field of a parsed line.
+struct ParsedField {
+    var key: String
+    var value: FieldValue
+}
+
+private let space: UInt8 = 0x20, tab: UInt8 = 0x09, comma: UInt8 = 0x2C, equals: UInt8 = 0x3D
+private let quote: UInt8 = 0x22, backslash: UInt8 = 0x5C, hash: UInt8 = 0x23
+
+/// Parses line protocol as `influx_inspect export` writes it, byte by byte.
+///
+/// Handles the export framing: comments, `CREATE DATABASE` DDL, `# CONTEXT-DATABASE:` and
+/// `# CONTEXT-RETENTION-POLICY:` (which set the context of the points after them), and the
+/// `skipped missing file: PATH` text that InfluxDB before 1.11 wrote without a newline, glued
+/// to whatever followed. Names are interned; Strings are built only for values handed out.
+struct LineProtocolParser {
+    let options: ReaderOptions
+    private(set) var database: String?
+    private(set) var retentionPolicy: String?
+    /// The fields of the last `.points` outcome, in line order, `product_imei` left out.
+    private(set) var fields: [ParsedField] = []
+    private var names = NameTable()
+    private var tagValues = NameTable()
+    private var scratch: [UInt8] = []
+
+    init(options: ReaderOptions) {
+        self.options = options
+        fields.reserveCapacity(16)
+        scratch.reserveCapacity(256)
+    }
+
+    private static let contextDatabase = Array("# CONTEXT-DATABASE:".utf8)
+    private static let contextRetentionPolicy = Array("# CONTEXT-RETENTION-POLICY:".utf8)
+    private static let createDatabase = Array("CREATE DATABASE ".utf8)
+    private static let skippedMissingFile = Array("skipped missing file: ".utf8)
+    private static let productIMEI = Array("product_imei".utf8)
+
+    /// True when the context (set by the export's CONTEXT lines) matches the options; a dump
+    /// without context matches any database and retention policy.
+    var contextSelected: Bool {
+        if let wanted = options.database, let database, wanted != database { return false }
+        if let wanted = options.retentionPolicy, let retentionPolicy, wanted != retentionPolicy { return false }
+        return true
+    }
+
+    mutating func parse(_ p: UnsafeBufferPointer<UInt8>) -> LineOutcome {
+        fields.removeAll(keepingCapacity: true)
+        var i = 0
+        let n = p.count
+        while true {
+            while i < n, p[i] == space || p[i] == tab { i += 1 }
+            if i == n { return .nothing }
+            if p[i] == hash {
+                comment(UnsafeBufferPointer(rebasing: p[i...]))
+                return .nothing
+            }
+            if Self.hasPrefix(p, at: i, Self.createDatabase) { return .nothing }
+            if Self.hasPrefix(p, at: i, Self.skippedMissingFile) {
+                i = Self.endOfMissingFilePath(p, from: i + Self.skippedMissingFile.count)
+                continue
+            }
+            return data(p, from: i)
+        }
+    }
+
+    @inline(__always)
+    private static func hasPrefix(_ p: UnsafeBufferPointer<UInt8>, at i: Int, _ prefix: [UInt8]) -> Bool {
+        guard p.count - i >= prefix.count else { return false }
+        for k in 0..<prefix.count where p[i + k] != prefix[k] { return false }
+        return true
+    }
+
+    /// The export names the missing `.tsm` or `.wal` file; what follows the extension is the
+    /// next thing it wrote (a data line, a comment, or another missing file).
+    private static func endOfMissingFilePath(_ p: UnsafeBufferPointer<UInt8>, from: Int) -> Int {
+        var i = from
+        while i + 4 <= p.count {
+            if p[i] == 0x2E,
+               (p[i + 1] == 0x74 && p[i + 2] == 0x73 && p[i + 3] == 0x6D)      // .tsm
+                || (p[i + 1] == 0x77 && p[i + 2] == 0x61 && p[i + 3] == 0x6C),  // .wal
+               i + 4 == p.count || p[i + 4] != 0x2F {
+                return i + 4
+            }
+            i += 1
+        }
+        return p.count
+    }
+
+    private mutating func comment(_ p: UnsafeBufferPointer<UInt8>) {
+        if Self.hasPrefix(p, at: 0, Self.contextDatabase) {
+            database = Self.trimmedString(p, from: Self.contextDatabase.count)
+        } else if Self.hasPrefix(p, at: 0, Self.contextRetentionPolicy) {
+            retentionPolicy = Self.trimmedString(p, from: Self.contextRetentionPolicy.count)
+        }
+    }
+
+    private static func trimmedString(_ p: UnsafeBufferPointer<UInt8>, from: Int) -> String {
+        var end = p.count
+        while end > from, p[end - 1] == space || p[end - 1] == tab { end -= 1 }
+        return String(decoding: UnsafeBufferPointer(rebasing: p[from..<end]), as: UTF8.self)
+    }
+
+    // MARK: Data lines
+
+    private enum Stop { case comma, space, equals, end }
+
+    /// Scans a name from `i` to the first unescaped byte in the stop set; returns its end and
+    /// whether it holds backslashes.
+    @inline(__always)
+    private static func scanName(_ p: UnsafeBufferPointer<UInt8>, _ i: inout Int, stopAtEquals: Bool) -> Bool {
+        var escaped = false
+        let n = p.count
+        while i < n {
+            let b = p[i]
+            if b == backslash, i + 1 < n {
+                escaped = true
+                i += 2
+                continue
+            }
+            if b == comma || b == space || (stopAtEquals && b == equals) { break }
+            i += 1
+        }
+        return escaped
+    }
+
+    /// Interns a name, unescaping `\,` `\ ` and (unless a measurement) `\=`.
+    private mutating func name(_ p: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, escaped: Bool,
+                               measurement: Bool, tagValue: Bool = false) -> String {
+        if !escaped { return intern(UnsafeBufferPointer(rebasing: p[range]), tagValue: tagValue) }
+        scratch.removeAll(keepingCapacity: true)
+        var i = range.lowerBound
+        while i < range.upperBound {
+            let b = p[i]
+            if b == backslash, i + 1 < range.upperBound {
+                let next = p[i + 1]
+                if next == comma || next == space || (!measurement && next == equals) {
+                    scratch.append(next)
+                    i += 2
+                    continue
+                }
+            }
+            scratch.append(b)
+            i += 1
+        }
+        let bytes = scratch
+        return bytes.withUnsafeBufferPointer { intern($0, tagValue: tagValue) }
+    }
+
+    @inline(__always)
+    private mutating func intern(_ bytes: UnsafeBufferPointer<UInt8>, tagValue: Bool) -> String {
+        tagValue ? tagValues.intern(bytes) : names.intern(bytes)
+    }
+
+    private mutating func data(_ p: UnsafeBufferPointer<UInt8>, from start: Int) -> LineOutcome {
+        let n = p.count
+        var i = start
+        let escapedMeasurement = Self.scanName(p, &i, stopAtEquals: false)
+        if i == start { return .malformed(column: start + 1, reason: "missing measurement") }
+        let measurement = name(p, start..<i, escaped: escapedMeasurement, measurement: true)
+        if i == n { return .malformed(column: n + 1, reason: "missing fields") }
+
+        // Tags
+        var imeiRange: Range<Int>?
+        var imeiEscaped = false
+        while i < n, p[i] == comma {
+            i += 1
+            let keyStart = i
+            _ = Self.scanName(p, &i, stopAtEquals: true)
+            if i == keyStart { return .malformed(column: i + 1, reason: "missing tag key") }
+            guard i < n, p[i] == equals else { return .malformed(column: i + 1, reason: "expected '=' after tag key") }
+            let isIMEI = i - keyStart == Self.productIMEI.count && Self.hasPrefix(p, at: keyStart, Self.productIMEI)
+            i += 1
+            let valueStart = i
+            let escaped = Self.scanName(p, &i, stopAtEquals: false)
+            if i == valueStart {
+                return .malformed(column: i + 1, reason: isIMEI ? "empty product_imei tag" : "missing tag value")
+            }
+            if isIMEI {
+                imeiRange = valueStart..<i
+                imeiEscaped = escaped
+            }
+        }
+        guard i < n else { return .malformed(column: n + 1, reason: "missing fields") }
+        while i < n, p[i] == space { i += 1 }
+        guard i < n else { return .malformed(column: n + 1, reason: "missing fields") }
+
+        let selected = measurement == options.measurement && contextSelected
+        var imei = ""
+        if let imeiRange {
+            if selected, let reason = Self.imeiProblem(p, imeiRange) {
+                return .malformed(column: imeiRange.lowerBound + 1, reason: reason)
+            }
+            imei = name(p, imeiRange, escaped: imeiEscaped, measurement: false, tagValue: true)
+        } else if selected {
+            return .malformed(column: nil, reason: "missing product_imei tag")
+        }
+
+        // Fields
+        while true {
+            let keyStart = i
+            let escapedKey = Self.scanName(p, &i, stopAtEquals: true)
+            if i == keyStart { return .malformed(column: i + 1, reason: "missing field key") }
+            guard i < n, p[i] == equals else { return .malformed(column: i + 1, reason: "expected '=' after field key") }
+            let keyRange = keyStart..<i
+            i += 1
+            guard i < n, p[i] != space, p[i] != comma else {
+                return .malformed(column: i + 1, reason: "missing field value")
+            }
+            let valueColumn = i + 1
+            let value: FieldValue
+            if p[i] == quote {
+                switch stringValue(p, &i, validate: selected) {
+                case .success(let v): value = .string(v)
+                case .failure(let problem): return .malformed(column: problem.column, reason: problem.reason)
+                }
+            } else {
+                let valueStart = i
+                while i < n, p[i] != comma, p[i] != space { i += 1 }
+                switch Self.scalar(UnsafeBufferPointer(rebasing: p[valueStart..<i])) {
+                case .success(let v): value = v
+                case .failure(let problem): return .malformed(column: valueColumn, reason: problem.reason)
+                }
+            }
+            let isIMEIField = keyRange.count == Self.productIMEI.count && Self.hasPrefix(p, at: keyStart, Self.productIMEI)
+            if !isIMEIField {
+                let key = name(p, keyRange, escaped: escapedKey, measurement: false)
+                fields.append(ParsedField(key: key, value: value))
+            }
+            if i == n { return .malformed(column: n + 1, reason: "missing timestamp") }
+            if p[i] == comma {
+                i += 1
+                continue
+            }
+            if p[i] == space { break }
+            return .malformed(column: i + 1, reason: "expected ',' or ' ' after field value")
+        }
+
+        // Timestamp
+        while i < n, p[i] == space { i += 1 }
+        if i == n { return .malformed(column: n + 1, reason: "missing timestamp") }
+        let timeStart = i
+        while i < n, p[i] != space, p[i] != tab { i += 1 }
+        let timeBytes = UnsafeBufferPointer(rebasing: p[timeStart..<i])
+        guard let raw = Numbers.int64(timeBytes) else {
+            let reason = Numbers.isIntegerLiteral(timeBytes) ? "timestamp out of range" : "invalid timestamp"
+            return .malformed(column: timeStart + 1, reason: reason)
+        }
+        let (time, overflow) = raw.multipliedReportingOverflow(by: options.precision.nanos)
+        if overflow { return .malformed(column: timeStart + 1, reason: "timestamp out of range") }
+        while i < n, p[i] == space || p[i] == tab { i += 1 }
+        if i < n { return .malformed(column: i + 1, reason: "unexpected text after timestamp") }
+        if fields.isEmpty { return .nothing }
+        return .points(measurement: measurement, imei: imei, time: time, selected: selected)
+    }
+
+    struct Problem: Error {
+        var column: Int?
+        var reason: String
+    }
+
+    /// Why a `product_imei` cannot be a product's IMEI, or nil when it is 1-15 ASCII digits.
+    static func imeiProblem(_ p: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> String? {
+        if range.isEmpty { return "empty product_imei tag" }
+        if range.count > 15 { return "product_imei longer than 15 characters" }
+        for k in range where !Numbers.isDigit(p[k]) { return "product_imei is not all digits" }
+        return nil
+    }
+
+    /// A quoted string value at `i` (which is on the opening quote); unescapes `\"` and `\\`.
+    /// Leaves `i` after the closing quote.
+    private mutating func stringValue(_ p: UnsafeBufferPointer<UInt8>, _ i: inout Int, validate: Bool) -> Result<String, Problem> {
+        let open = i
+        let n = p.count
+        i += 1
+        let start = i
+        var escaped = false
+        while i < n {
+            let b = p[i]
+            if b == backslash, i + 1 < n {
+                escaped = true
+                i += 2
+                continue
+            }
+            if b == quote { break }
+            i += 1
+        }
+        guard i < n else { return .failure(Problem(column: open + 1, reason: "unterminated string value")) }
+        let end = i
+        i += 1
+        guard escaped else {
+            return Self.makeString(UnsafeBufferPointer(rebasing: p[start..<end]), validate: validate, column: open + 1)
+        }
+        scratch.removeAll(keepingCapacity: true)
+        var k = start
+        while k < end {
+            if p[k] == backslash, k + 1 < end, p[k + 1] == quote || p[k + 1] == backslash {
+                scratch.append(p[k + 1])
+                k += 2
+            } else {
+                scratch.append(p[k])
+                k += 1
+            }
+        }
+        return scratch.withUnsafeBufferPointer { Self.makeString($0, validate: validate, column: open + 1) }
+    }
+
+    /// A String of the bytes; when `validate`, invalid UTF-8 or a NUL byte is a problem.
+    static func makeString(_ bytes: UnsafeBufferPointer<UInt8>, validate: Bool, column: Int?) -> Result<String, Problem> {
+        guard validate else { return .success(String(decoding: bytes, as: UTF8.self)) }
+        if bytes.contains(0) { return .failure(Problem(column: column, reason: "string value contains a NUL byte")) }
+        guard let string = validatedUTF8(bytes) else {
+            return .failure(Problem(column: column, reason: "string value is not valid UTF-8"))
+        }
+        return .success(string)
+    }
+
+    static func validatedUTF8(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+        var iterator = bytes.makeIterator()
+        var decoder = UTF8()
+        loop: while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue: continue
+            case .emptyInput: break loop
+            case .error: return nil
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// An unquoted field value: boolean, `12i`, `12u` or a float.
+    static func scalar(_ b: UnsafeBufferPointer<UInt8>) -> Result<FieldValue, Problem> {
+        guard let first = b.first, let last = b.last else { return .failure(Problem(reason: "missing field value")) }
+        switch first {
+        case 0x74, 0x54, 0x66, 0x46:  // t T f F
+            if let value = boolean(b) { return .success(.boolean(value)) }
+            return .failure(Problem(reason: "invalid boolean"))
+        default: break
+        }
+        if last == 0x69 {  // i
+            let digits = UnsafeBufferPointer(rebasing: b[..<(b.count - 1)])
+            if let value = Numbers.int64(digits) { return .success(.integer(value)) }
+            return .failure(Problem(reason: Numbers.isIntegerLiteral(digits) ? "integer out of range" : "invalid integer"))
+        }
+        if last == 0x75 {  // u
+            let digits = UnsafeBufferPointer(rebasing: b[..<(b.count - 1)])
+            if let value = Numbers.uint64(digits) { return .success(.unsigned(value)) }
+            let literal = Numbers.isIntegerLiteral(digits) && digits.first != 0x2D
+            return .failure(Problem(reason: literal ? "unsigned integer out of range" : "invalid unsigned integer"))
+        }
+        if let value = Numbers.double(b) { return .success(.float(value)) }
+        return .failure(Problem(reason: "invalid number"))
+    }
+
+    private static let trueWords = ["t", "T", "true", "True", "TRUE"].map { Array($0.utf8) }
+    private static let falseWords = ["f", "F", "false", "False", "FALSE"].map { Array($0.utf8) }
+
+    static func boolean(_ b: UnsafeBufferPointer<UInt8>) -> Bool? {
+        if trueWords.contains(where: { $0.elementsEqual(b) }) { return true }
+        if falseWords.contains(where: { $0.elementsEqual(b) }) { return false }
+        return nil
+    }
+}
+
+extension LineProtocolParser.Problem {
+    init(reason: String) { self.init(column: nil, reason: reason) }
+}

@@ -1,0 +1,217 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The two content formats of a dump.
+public enum DumpFormat: String, Sendable, Hashable {
+    case lineProtocol = "line-protocol"
+    case csv
+}
+
+/// One record of a dump: usually one physical line; more when a quoted value holds raw newlines.
+struct Record {
+    /// The record's bytes without its line end (`\n` or `\r\n`). Valid only during the callback.
+    var bytes: UnsafeBufferPointer<UInt8>
+    /// The 1-based physical line the record starts on.
+    var line: Int
+    /// True when the record exceeded `maxLineBytes`; `bytes` is then only its beginning.
+    var tooLong: Bool
+}
+
+/// Splits decompressed bytes into records, across chunk boundaries, in bounded memory.
+///
+/// A newline inside a double-quoted value does not end a record (InfluxDB's scanner and RFC
+/// 4180 both work so). A record longer than `maxLineBytes` is reported as `tooLong` and the
+/// rest of its physical line is skipped, without buffering it. A quote still open after
+/// `maxLineBytes` is taken to be unbalanced: the record then ends at its first newline.
+///
+/// Invariant: `0 <= start <= searchFrom <= end <= capacity` and `end - start <= maxLineBytes + chunkSize`.
+final class RecordScanner {
+    let maxLineBytes: Int
+    private(set) var format: DumpFormat?
+    private let buffer: UnsafeMutablePointer<UInt8>
+    private let capacity: Int
+    private var start = 0
+    private var end = 0
+    private var searchFrom = 0
+    private var line = 1
+    private var skipping = false
+
+    init(maxLineBytes: Int, chunkSize: Int) {
+        self.maxLineBytes = max(maxLineBytes, 16)
+        capacity = self.maxLineBytes + chunkSize + 16
+        buffer = .allocate(capacity: capacity)
+    }
+
+    deinit { buffer.deallocate() }
+
+    /// Appends decompressed bytes (at most `chunkSize` at once) and hands on every complete record.
+    func feed(_ bytes: UnsafeRawBufferPointer, _ handle: (Record) throws -> Void) rethrows {
+        if end + bytes.count > capacity { compact() }
+        precondition(end + bytes.count <= capacity, "chunk larger than the scanner was sized for")
+        if let base = bytes.baseAddress, bytes.count > 0 {
+            memcpy(buffer + end, base, bytes.count)
+            end += bytes.count
+        }
+        if format == nil {
+            guard let detected = detectFormat(final: false) else { return }
+            format = detected
+        }
+        try scan(atEnd: false, handle)
+    }
+
+    /// Hands on the last record when the input does not end with a newline.
+    func finish(_ handle: (Record) throws -> Void) rethrows {
+        if format == nil { format = detectFormat(final: true) ?? .lineProtocol }
+        try scan(atEnd: true, handle)
+    }
+
+    private func compact() {
+        let pending = end - start
+        if pending > 0, start > 0 { memmove(buffer, buffer + start, pending) }
+        searchFrom -= start
+        start = 0
+        end = pending
+    }
+
+    /// CSV when the first non-blank line is an `influx -format csv` header.
+    private func detectFormat(final: Bool) -> DumpFormat? {
+        var i = start
+        while i < end, buffer[i] == 0x0A || buffer[i] == 0x0D || buffer[i] == 0x20 || buffer[i] == 0x09 { i += 1 }
+        let available = end - i
+        for header in [Array("name,time".utf8), Array("name,tags,time".utf8)] {
+            if available < header.count + 1 {
+                if !final && header.starts(with: UnsafeBufferPointer(start: buffer + i, count: available)) { return nil }
+                continue
+            }
+            if UnsafeBufferPointer(start: buffer + i, count: header.count).elementsEqual(header),
+               buffer[i + header.count] == 0x2C || buffer[i + header.count] == 0x0A || buffer[i + header.count] == 0x0D {
+                return .csv
+            }
+        }
+        return .lineProtocol
+    }
+
+    private func newline(from: Int, to: Int) -> Int? {
+        guard to > from, let p = memchr(buffer + from, 0x0A, to - from) else { return nil }
+        return buffer.distance(to: p.assumingMemoryBound(to: UInt8.self))
+    }
+
+    private func scan(atEnd: Bool, _ handle: (Record) throws -> Void) rethrows {
+        while start < end {
+            if skipping {
+                guard let nl = newline(from: start, to: end) else {
+                    start = end
+                    searchFrom = end
+                    return
+                }
+                start = nl + 1
+                searchFrom = start
+                line += 1
+                skipping = false
+                continue
+            }
+            var recordEnd: Int
+            var embedded = 0
+            if let nl = newline(from: searchFrom, to: end) {
+                recordEnd = nl
+            } else if atEnd {
+                recordEnd = end
+            } else {
+                if end - start > maxLineBytes {
+                    try handle(Record(bytes: UnsafeBufferPointer(start: buffer + start, count: maxLineBytes),
+                                      line: line, tooLong: true))
+                    skipping = true
+                    start = end
+                    searchFrom = end
+                } else {
+                    searchFrom = end
+                }
+                return
+            }
+            if memchr(buffer + start, 0x22, recordEnd - start) != nil {
+                if let (quotedEnd, lines) = quoteAwareEnd() {
+                    recordEnd = quotedEnd
+                    embedded = lines
+                } else if atEnd || end - start > maxLineBytes {
+                    // Unbalanced quote: the record is its first physical line.
+                } else {
+                    return  // need more bytes to find where the quoted value ends
+                }
+            }
+            var lineEnd = recordEnd
+            if lineEnd > start, buffer[lineEnd - 1] == 0x0D { lineEnd -= 1 }
+            let tooLong = lineEnd - start > maxLineBytes
+            try handle(Record(bytes: UnsafeBufferPointer(start: buffer + start, count: min(lineEnd - start, maxLineBytes)),
+                              line: line, tooLong: tooLong))
+            line += 1 + embedded
+            start = min(recordEnd + 1, end)
+            if recordEnd == end { start = end }
+            searchFrom = start
+        }
+    }
+
+    /// The newline ending the record at `start` when quotes are tracked, and the number of
+    /// newlines inside it; nil when the buffered bytes end inside a quoted value.
+    private func quoteAwareEnd() -> (Int, Int)? {
+        format == .csv ? csvRecordEnd() : lineProtocolRecordEnd()
+    }
+
+    /// RFC 4180: a newline is inside a quoted cell iff an odd number of quotes precede it.
+    private func csvRecordEnd() -> (Int, Int)? {
+        var quoted = false
+        var lines = 0
+        var i = start
+        while i < end {
+            let b = buffer[i]
+            if b == 0x22 {
+                quoted.toggle()
+            } else if b == 0x0A {
+                if !quoted { return (i, lines) }
+                lines += 1
+            }
+            i += 1
+        }
+        return nil
+    }
+
+    /// InfluxDB's `scanLine`: quotes count only in the field section, in a value position
+    /// (more `=` than `,` seen there), and a backslash escapes the next byte.
+    private func lineProtocolRecordEnd() -> (Int, Int)? {
+        var i = start
+        if buffer[i] == 0x23 {  // a comment ends at its newline
+            return newline(from: start, to: end).map { ($0, 0) }
+        }
+        var quoted = false
+        var fields = false
+        var equals = 0
+        var commas = 0
+        var lines = 0
+        while i < end {
+            let b = buffer[i]
+            if b == 0x5C, i + 2 < end {
+                if buffer[i + 1] == 0x0A { lines += 1 }
+                i += 2
+                continue
+            }
+            if b == 0x20 { fields = true }
+            if fields {
+                if !quoted && b == 0x3D {
+                    equals += 1
+                } else if !quoted && b == 0x2C {
+                    commas += 1
+                } else if b == 0x22 && equals > commas {
+                    quoted.toggle()
+                }
+            }
+            if b == 0x0A {
+                if !quoted { return (i, lines) }
+                lines += 1
+            }
+            i += 1
+        }
+        return nil
+    }
+}

@@ -34,13 +34,13 @@ struct APIResponder: HTTPResponder {
         let method = request.method
         guard let id = target.id else {
             guard method == .get else { throw APIFailure.methodNotAllowed(method, allow: "GET") }
-            let parameters = QueryString.parse(request.uri.query)
-            let query = try parameters["q"].map { q throws(BadRequest) in try SearchQuery(json: q, for: target.resource) } ?? SearchQuery()
-            let paging = try PageWindow.pageParameters(page: parameters["page"], resultsPerPage: parameters["results_per_page"])
             let resource = target.resource
+            // Parsed now, reported after the token check: an anonymous client learns nothing.
+            let search = Result { () throws(BadRequest) in try Self.search(of: request, for: resource) }
             let body = try await authorized(request, .overview) { connection in
-                try ResourceStore(resource: resource, connection: connection)
-                    .search(query, page: paging.page, resultsPerPage: paging.resultsPerPage)
+                let (query, page, resultsPerPage) = try search.get()
+                return try ResourceStore(resource: resource, connection: connection)
+                    .search(query, page: page, resultsPerPage: resultsPerPage)
             }
             return Self.json(.ok, body)
         }
@@ -63,6 +63,14 @@ struct APIResponder: HTTPResponder {
         default:
             throw APIFailure.methodNotAllowed(method, allow: allow)
         }
+    }
+
+    /// The `q`, `page` and `results_per_page` parameters of a list request.
+    static func search(of request: Request, for resource: Resource) throws(BadRequest) -> (SearchQuery, Int, Int) {
+        let parameters = QueryString.parse(request.uri.query)
+        let query = try parameters["q"].map { q throws(BadRequest) in try SearchQuery(json: q, for: resource) } ?? SearchQuery()
+        let paging = try PageWindow.pageParameters(page: parameters["page"], resultsPerPage: parameters["results_per_page"])
+        return (query, paging.page, paging.resultsPerPage)
     }
 
     /// Checks the request's token (extending its life) and runs `body` on the same

@@ -72,7 +72,11 @@ final class LiveAPI: @unchecked Sendable {  // used by one test task at a time
     }
 
     /// Sends a request; `query` items are form-encoded into the URL.
-    func request(_ method: String = "GET", _ path: String, query: [String: String] = [:], token: String?,
+    func request(_ path: String, query: [String: String] = [:], token: String?, authorization: String? = nil) async throws -> Reply {
+        try await request("GET", path, query: query, token: token, authorization: authorization)
+    }
+
+    func request(_ method: String, _ path: String, query: [String: String] = [:], token: String?,
                  authorization: String? = nil, body: Data? = nil) async throws -> Reply {
         var components = URLComponents(string: "http://127.0.0.1:\(port)\(path)")!
         if !query.isEmpty {

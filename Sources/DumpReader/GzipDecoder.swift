@@ -40,6 +40,8 @@ final class GzipDecoder {
     private var streamInitialized = false
     private var inMember = false
     private var finished = false
+    /// An error found after some output of the same call; thrown by the next call.
+    private var pendingError: DumpError?
     private(set) var isGzip = false
     private(set) var members = 0
 
@@ -111,9 +113,18 @@ final class GzipDecoder {
 
     /// Fills `out` with decompressed bytes; returns how many (0 only at the clean end of the file).
     func fill(_ out: UnsafeMutableRawBufferPointer) throws(DumpError) -> Int {
+        if let pendingError { throw pendingError }
         guard !finished, let base = out.baseAddress, out.count > 0 else { return 0 }
-        return isGzip ? try inflate(into: base.assumingMemoryBound(to: UInt8.self), count: out.count)
-                      : try copyPlain(into: base, count: out.count)
+        guard isGzip else { return try copyPlain(into: base, count: out.count) }
+        do {
+            return try inflate(into: base.assumingMemoryBound(to: UInt8.self), count: out.count)
+        } catch {
+            // Hand on what was decompressed before the error first, so no event before it is lost.
+            let produced = out.count - Int(stream.pointee.avail_out)
+            guard produced > 0 else { throw error }
+            pendingError = error
+            return produced
+        }
     }
 
     private func copyPlain(into out: UnsafeMutableRawPointer, count: Int) throws(DumpError) -> Int {

@@ -257,7 +257,7 @@ public final class PostgresConnection {
 
     /// The password (and ssl key password) in a URL or conninfo, and `PGPASSWORD`.
     private static func passwords(in url: String?) -> [String] {
-        var found = url.map { LibPQ.passwords(inConninfo: $0) } ?? []
+        var found = url.map { LibPQ.passwords(inConninfo: $0) + passwordsWritten(in: $0) } ?? []
         if let env = ProcessInfo.processInfo.environment["PGPASSWORD"], !env.isEmpty { found.append(env) }
         return found
     }

@@ -5,38 +5,64 @@ import Foundation
 /// also `sslpassword`, also as a URL query parameter) becomes `password=***`.
 /// Everything else is kept, so an operator still sees which host and database were meant.
 public func redactedConnectionString(_ s: String) -> String {
-    redactKeywordValues(redactURLUserInfo(s))
+    var out = ""
+    var i = s.startIndex
+    for range in passwordRanges(in: s) {
+        out += s[i..<range.lowerBound] + "***"
+        i = range.upperBound
+    }
+    return out + s[i...]
 }
 
-/// `scheme://user:password@...` → `scheme://user:***@...` (the last `@` ends the user info,
-/// since an unencoded `@` in a password is more likely than one in a host).
-private func redactURLUserInfo(_ s: String) -> String {
-    guard let schemeEnd = s.range(of: "://") else { return s }
+/// The passwords written in a URL or conninfo, as written and (for URLs) percent-decoded,
+/// even when libpq cannot parse the string; used to scrub libpq's messages.
+func passwordsWritten(in s: String) -> [String] {
+    var found: [String] = []
+    for range in passwordRanges(in: s) {
+        var value = String(s[range])
+        if value.hasPrefix("'"), value.hasSuffix("'"), value.count >= 2 { value = String(value.dropFirst().dropLast()) }
+        found.append(value)
+        if let decoded = value.removingPercentEncoding, decoded != value { found.append(decoded) }
+    }
+    return found
+}
+
+/// Ranges of password values, ascending and disjoint: the URL user info's password and the
+/// value of every key ending in "password" (case-insensitive).
+private func passwordRanges(in s: String) -> [Range<String.Index>] {
+    var ranges: [Range<String.Index>] = []
+    if let range = urlPasswordRange(in: s) { ranges.append(range) }
+    for range in keywordValueRanges(in: s) where !ranges.contains(where: { $0.overlaps(range) }) {
+        ranges.append(range)
+    }
+    return ranges.sorted { $0.lowerBound < $1.lowerBound }
+}
+
+/// `scheme://user:PASSWORD@...` (the last `@` before the query ends the user info, since an
+/// unencoded `@` in a password is more likely than one in a host).
+private func urlPasswordRange(in s: String) -> Range<String.Index>? {
+    guard let schemeEnd = s.range(of: "://") else { return nil }
     let rest = s[schemeEnd.upperBound...]
     let authorityEnd = rest.firstIndex(where: { $0 == "?" || $0 == "#" }) ?? rest.endIndex
     guard let at = rest[..<authorityEnd].lastIndex(of: "@"),
           let colon = rest[..<at].firstIndex(of: ":")
-    else { return s }
-    return String(s[..<rest.index(after: colon)]) + "***" + String(s[at...])
+    else { return nil }
+    return rest.index(after: colon)..<at
 }
 
-/// `…password=value…` → `…password=***…` for every key ending in "password" (case-insensitive);
-/// a value ends at whitespace, `&` (URL query) or, when single-quoted, at the closing quote
-/// (with `\'` escapes, as libpq reads it).
-private func redactKeywordValues(_ s: String) -> String {
-    var out = ""
+/// Values of `…password=value…`: a value ends at whitespace, `&` (URL query) or, when
+/// single-quoted, after the closing quote (with `\'` escapes, as libpq reads it).
+private func keywordValueRanges(in s: String) -> [Range<String.Index>] {
+    var ranges: [Range<String.Index>] = []
     var i = s.startIndex
     while let match = s.range(of: "password", options: .caseInsensitive, range: i..<s.endIndex) {
-        out += s[i..<match.upperBound]
+        i = match.upperBound
         var j = match.upperBound
         while j < s.endIndex, s[j] == " " { j = s.index(after: j) }
-        guard j < s.endIndex, s[j] == "=" else {
-            i = match.upperBound
-            continue
-        }
+        guard j < s.endIndex, s[j] == "=" else { continue }
         j = s.index(after: j)
-        out += s[match.upperBound..<j]
-        while j < s.endIndex, s[j] == " " { out.append(" "); j = s.index(after: j) }
+        while j < s.endIndex, s[j] == " " { j = s.index(after: j) }
+        let start = j
         if j < s.endIndex, s[j] == "'" {
             j = s.index(after: j)
             while j < s.endIndex, s[j] != "'" {
@@ -47,11 +73,10 @@ private func redactKeywordValues(_ s: String) -> String {
         } else {
             while j < s.endIndex, !s[j].isWhitespace, s[j] != "&" { j = s.index(after: j) }
         }
-        out += "***"
+        if start < j { ranges.append(start..<j) }
         i = j
     }
-    out += s[i...]
-    return out
+    return ranges
 }
 
 /// Replaces every occurrence of each secret (of at least 3 characters, so that a trivial

@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+import PostgresClient
+
+/// Where the database is: `--database-url`, else `DATABASE_URL`, else libpq's own `PG*`
+/// variables (`PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`, `PGSERVICE`, ...).
+struct DatabaseOptions: ParsableArguments {
+    @Option(name: .customLong("database-url"),
+            help: ArgumentHelp("PostgreSQL URL (postgresql://user@host:5432/db) or libpq conninfo; default: $DATABASE_URL, else libpq's PG* variables. Prefer PGPASSWORD or ~/.pgpass to a password in the URL.",
+                               valueName: "url"))
+    var databaseURL: String?
+
+    /// The connection string to use; nil means libpq's `PG*` environment. An empty value counts as absent.
+    var connectionString: String? {
+        if let databaseURL, !databaseURL.isEmpty { return databaseURL }
+        if let url = ProcessInfo.processInfo.environment["DATABASE_URL"], !url.isEmpty { return url }
+        return nil
+    }
+
+    /// Where the tool connects, safe to print (password removed).
+    var target: String {
+        connectionString.map(redactedConnectionString) ?? "libpq environment (PG* variables)"
+    }
+
+    /// Connects, or prints why not (password removed) and exits with 2: an unreachable or
+    /// misconfigured database is a configuration error (DESIGN.md).
+    func connect(applicationName: String) throws -> PostgresConnection {
+        do {
+            return try PostgresConnection(url: connectionString, applicationName: applicationName)
+        } catch let error as PostgresError {
+            printError("telemetry-migrate: \(error)\n  database: \(target)")
+            throw ExitCode(2)
+        }
+    }
+}
+
+/// Writes one line to stderr.
+private func printError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}

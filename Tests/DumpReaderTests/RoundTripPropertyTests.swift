@@ -1,0 +1,63 @@
+import DumpReader
+import Foundation
+import PropertyBased
+import Testing
+
+/// A small line-protocol writer, as InfluxDB escapes: measurement `,` and space; tag keys,
+/// tag values and field keys `,` `=` and space; string values `"` and `\`.
+enum LineProtocolWriter {
+    static func escape(_ s: String, equals: Bool) -> String {
+        var out = ""
+        for c in s {
+            if c == "," || c == " " || (equals && c == "=") { out.append("\\") }
+            out.append(c)
+        }
+        return out
+    }
+
+    static func value(_ v: FieldValue) -> String {
+        switch v {
+        case .float(let d): return "\(d)"
+        case .integer(let i): return "\(i)i"
+        case .unsigned(let u): return "\(u)u"
+        case .boolean(let b): return b ? "true" : "false"
+        case .string(let s): return "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        }
+    }
+
+    static func line(measurement: String, imei: String, tag: String, fields: [(String, FieldValue)], time: Int64) -> String {
+        escape(measurement, equals: false) + ",product_imei=" + imei + ",site=" + escape(tag, equals: true) + " "
+            + fields.map { escape($0.0, equals: true) + "=" + value($0.1) }.joined(separator: ",") + " \(time)"
+    }
+}
+
+@Suite struct RoundTripPropertyTests {
+    @Test func writtenPointsParseBackToThemselves() async {
+        // Names without backslashes (a trailing backslash is ambiguous in line protocol itself).
+        let name = Gen<Character?>.element(of: Array("abcXYZ019 ,=\"é_") as [Character]).map { $0! }
+            .string(of: 1...8)
+            .filter { !$0.hasPrefix("#") && !$0.hasPrefix(" ") }
+        let text = Gen<Character?>.element(of: Array("abcXYZ019 ,=\"\\\né😀") as [Character]).map { $0! }.string(of: 0...12)
+        let value = Gen.oneOf(
+            Gen.double(in: -1e12...1e12).map { FieldValue.float($0) },
+            Gen.int64().map { FieldValue.integer($0) },
+            Gen.uint64().map { FieldValue.unsigned($0) },
+            Gen.bool().map { FieldValue.boolean($0) },
+            text.map { FieldValue.string($0) }
+        )
+        let imei = Gen<Character?>.element(of: Array("0123456789") as [Character]).map { $0! }.string(of: 1...15)
+        await propertyCheck(count: 300, input: name, imei, name, name, value,
+                            Gen.int64(in: -4_000_000_000_000_000_000...4_000_000_000_000_000_000)) {
+            measurement, imei, tag, field, value, time in
+            let line = LineProtocolWriter.line(measurement: measurement, imei: imei, tag: tag,
+                                               fields: [(field, value), (field + "2", .integer(1))], time: time)
+            let result = try? parse("# DML\n" + line + "\n" + line + "\n", options: ReaderOptions(measurement: measurement))
+            let expected = Point(measurement: measurement, imei: imei, field: field, value: value, time: time, line: 2)
+            #expect(result?.rejects == [])
+            #expect(result?.points.count == 4)
+            #expect(result?.points.first == expected)
+            let newlines = line.filter { $0 == "\n" }.count
+            #expect(result?.points.last?.line == 3 + newlines)
+        }
+    }
+}

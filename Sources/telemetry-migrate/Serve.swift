@@ -19,13 +19,18 @@ struct Serve: AsyncParsableCommand {
             The schema is applied (idempotently) before the port is bound.
 
             Examples:
-              telemetry-migrate serve --database-url postgresql://api@db.example/smartsolar
-              DATABASE_URL=postgresql://localhost/smartsolar telemetry-migrate serve --host 0.0.0.0 --port 8080
-              TOKEN=$(telemetry-migrate token create --user ops@example.com --permission OVERVIEW)
+              telemetry-migrate serve --database-url postgresql://api@db/smartsolar
+              DATABASE_URL=postgresql://localhost/smartsolar \\
+                telemetry-migrate serve --host 0.0.0.0 --port 8080 --pool-size 16
+              TOKEN=$(telemetry-migrate token create \\
+                        --user ops@example.com --permission OVERVIEW)
+              API=http://127.0.0.1:8080/v1
               curl -H "Authorization: Token token=$TOKEN" \\
-                'http://127.0.0.1:8080/v1/product_migration_history?results_per_page=50&page=2'
-              curl -G -H "Authorization: Token token=$TOKEN" http://127.0.0.1:8080/v1/rtc_connection_history \\
-                --data-urlencode 'q={"filters":[{"name":"connection_status","op":"==","val":"offline"}],"order_by":[{"field":"connection_status_time","direction":"desc"}]}'
+                "$API/product_migration_history?results_per_page=50&page=2"
+              curl -G -H "Authorization: Token token=$TOKEN" \\
+                "$API/rtc_connection_history" --data-urlencode \\
+                'q={"filters":[{"name":"connection_status","op":"==","val":"offline"}],
+                    "order_by":[{"field":"connection_status_time","direction":"desc"}]}'
             """)
 
     @Option(help: "Address to listen on (loopback by default; 0.0.0.0 for every interface).")
@@ -34,8 +39,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on (0 picks a free port, printed on stdout).")
     var port = 8080
 
-    @Option(help: "PostgreSQL URL (default: $DATABASE_URL, else libpq's PG* variables). Its password is never logged.")
-    var databaseURL: String?
+    @OptionGroup var database: DatabaseOptions
 
     @Option(help: "PostgreSQL connections serving requests (requests beyond wait their turn).")
     var poolSize = 8
@@ -46,9 +50,8 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let url = apiDatabaseURL(databaseURL)
-        try apiApplySchema(url: url)
-        let server = APIServer(configuration: .init(host: host, port: port, databaseURL: url, poolSize: poolSize))
+        try applySchemaForAPI(database)
+        let server = APIServer(configuration: .init(host: host, port: port, databaseURL: database.connectionString, poolSize: poolSize))
         do {
             try await server.run(handleSignals: true) { port in
                 FileHandle.standardOutput.write(Data("listening on http://\(host):\(port)\n".utf8))
@@ -60,19 +63,12 @@ struct Serve: AsyncParsableCommand {
     }
 }
 
-/// `--database-url`, else `$DATABASE_URL`, else nil (libpq's `PG*` environment).
-func apiDatabaseURL(_ option: String?) -> String? {
-    if let option, !option.isEmpty { return option }
-    if let env = ProcessInfo.processInfo.environment["DATABASE_URL"], !env.isEmpty { return env }
-    return nil
-}
-
-/// Connects once and applies the schema; an unreachable database is a configuration
-/// error (exit 2) with a message that never holds the password.
-func apiApplySchema(url: String?) throws {
+/// Connects once and applies the schema (idempotent), so that `api_token` exists; an
+/// unreachable database exits with 2, its message without the password.
+func applySchemaForAPI(_ database: DatabaseOptions) throws {
+    let connection = try database.connect(applicationName: "telemetry-migrate serve")
+    defer { connection.close() }
     do {
-        let connection = try PostgresConnection(url: url)
-        defer { connection.close() }
         _ = try Schema.apply(on: connection)
     } catch let error as PostgresError {
         FileHandle.standardError.write(Data("telemetry-migrate: \(error)\n".utf8))

@@ -20,9 +20,10 @@ struct Token: ParsableCommand {
 
                 Examples:
                   telemetry-migrate token create --user ops@example.com --permission OVERVIEW
-                  TOKEN=$(telemetry-migrate token create --user cleanup@example.com --permission SYSTEM \\
-                          --database-url postgresql://admin@db.example/smartsolar)
-                  curl -X DELETE -H "Authorization: Token token=$TOKEN" http://127.0.0.1:8080/v1/rtc_connection_history/42
+                  TOKEN=$(telemetry-migrate token create --user cleanup@example.com \\
+                            --permission SYSTEM --database-url postgresql://admin@db/smartsolar)
+                  curl -X DELETE -H "Authorization: Token token=$TOKEN" \\
+                    http://127.0.0.1:8080/v1/rtc_connection_history/42
                 """)
 
         @Option(help: "E-mail of the token's user.")
@@ -31,8 +32,7 @@ struct Token: ParsableCommand {
         @Option(help: "OVERVIEW, TECHNICAL, ADMIN, FACTORY or SYSTEM.")
         var permission: String
 
-        @Option(help: "PostgreSQL URL (default: $DATABASE_URL, else libpq's PG* variables).")
-        var databaseURL: String?
+        @OptionGroup var database: DatabaseOptions
 
         func validate() throws {
             guard user.contains("@"), !user.contains(where: \.isWhitespace) else {
@@ -44,11 +44,10 @@ struct Token: ParsableCommand {
         }
 
         func run() throws {
-            let url = apiDatabaseURL(databaseURL)
-            try apiApplySchema(url: url)
+            try applySchemaForAPI(database)
+            let connection = try database.connect(applicationName: "telemetry-migrate token")
+            defer { connection.close() }
             do {
-                let connection = try PostgresConnection(url: url)
-                defer { connection.close() }
                 print(try APITokens.create(user: user, permission: Permission(name: permission)!, on: connection))
             } catch let error as PostgresError {
                 FileHandle.standardError.write(Data("token create: \(error)\n".utf8))

@@ -1,8 +1,30 @@
 import ArgumentParser
+import Migration
 
 struct Nightly: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "(not implemented yet)")
+    static let configuration = CommandConfiguration(
+        abstract: "Migrate every product's new telemetry from the dumps (the cron job).",
+        discussion: """
+            Dumps are processed in byte order of file name, each in one transaction; a dump \
+            already completed with the same fingerprint is skipped. Points older than their \
+            product's watermark are stale (a backfill takes them). Exit codes: 0 ok, 1 a dump \
+            failed, 2 usage or configuration error, 3 another run holds the lock, 4 too many rejects.
+
+            Example:
+              telemetry-migrate nightly --dumps /srv/influx-dumps --report json \\
+                --report-file /var/log/telemetry-migrate/$(date +%F).json --reject-file rejects.csv
+              telemetry-migrate nightly --dumps /srv/influx-dumps --dry-run
+            """)
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var options: RunOptionGroup
+    @OptionGroup var reader: ReaderOptionGroup
+    @OptionGroup var report: ReportOptionGroup
+
     func run() throws {
-        throw ValidationError("not implemented yet")
+        let configuration = RunConfiguration(
+            mode: .nightly, dryRun: options.dryRun, dumps: try options.dumpPaths(), reader: reader.readerOptions,
+            maxRejects: options.maxRejects, actor: Actor.current)
+        try MigrationCommand.execute(configuration, database: database, report: report, rejectFile: options.rejectFile)
     }
 }

@@ -1,0 +1,190 @@
+import Foundation
+import PostgresClient
+import TelemetryCore
+
+/// The SQL of a run, on one connection. Every statement names `product_imei` in its keys,
+/// so it stays valid on tables distributed by `product_imei` (Citus).
+///
+/// Candidates of a dump are copied into a session temporary table, `migrate_stage`, then
+/// deduplicated (last one in the file wins) and inserted in one statement. The stage has
+/// `ON COMMIT DELETE ROWS`, so each dump's transaction starts with it empty.
+struct MigrationStore {
+    let connection: PostgresConnection
+    let unit: String
+
+    /// Session-level temporary tables; created outside any transaction so that a dry run's
+    /// read-only transactions can still fill them.
+    func prepareSession(dryRun: Bool) throws {
+        try connection.executeScript("""
+            CREATE TEMP TABLE IF NOT EXISTS migrate_stage (
+                seq bigint NOT NULL, product_imei varchar(15) NOT NULL, field text NOT NULL,
+                time timestamp NOT NULL, value double precision, value_text text
+            ) ON COMMIT DELETE ROWS;
+            """)
+        if dryRun {
+            // What earlier dumps of this dry run would have inserted, so that later dumps
+            // count those rows as `present` exactly as the real run will.
+            try connection.executeScript("""
+                CREATE TEMP TABLE IF NOT EXISTS migrate_dry_inserted (
+                    product_imei varchar(15) NOT NULL, field text NOT NULL, time timestamp NOT NULL
+                );
+                TRUNCATE migrate_dry_inserted;
+                """)
+        }
+    }
+
+    // MARK: Reads
+
+    func productIMEIs() throws -> Set<String> {
+        var set = Set<String>()
+        for row in try connection.query("SELECT product_imei FROM product") {
+            if let imei = row.string(0) { set.insert(imei) }
+        }
+        return set
+    }
+
+    /// W(p) of every product with a history row, in microseconds.
+    func watermarks() throws -> [String: Int64] {
+        var map = [String: Int64]()
+        for row in try connection.query("SELECT product_imei, latest_migration_timestamp FROM product_migration_history") {
+            if let imei = row.string(0), let w = row.timestampMicros(1) { map[imei] = w }
+        }
+        return map
+    }
+
+    /// Name → fingerprint of the dumps this unit has completed.
+    func completedDumps() throws -> [String: String] {
+        var map = [String: String]()
+        for row in try connection.query("SELECT name, fingerprint FROM migrate_dump WHERE unit = $1", [.text(unit)]) {
+            if let name = row.string(0), let fingerprint = row.string(1) { map[name] = fingerprint }
+        }
+        return map
+    }
+
+    // MARK: One dump
+
+    /// Copies the candidates a closure produces into the stage (see `BinaryCopyWriter.appendStaged`).
+    func stage(_ produce: (inout BinaryCopyWriter) throws -> Void) throws {
+        _ = try connection.copyIn(
+            "COPY migrate_stage (seq, product_imei, field, time, value, value_text) FROM STDIN (FORMAT binary)", produce)
+    }
+
+    /// Inserts the staged candidates, last one per (product_imei, field, time) winning, and
+    /// leaves existing rows alone. In a dry run, counts what would be inserted instead.
+    /// Returns the number of distinct staged keys and the rows inserted per product.
+    func insertStaged(dryRun: Bool) throws -> (distinct: Int, insertedPerProduct: [String: Int]) {
+        let deduplicated = """
+            d AS (
+                SELECT DISTINCT ON (product_imei, field, time) product_imei, field, time, value, value_text
+                FROM migrate_stage ORDER BY product_imei, field, time, seq DESC
+            )
+            """
+        let inserted = dryRun
+            ? """
+              ins AS (
+                  SELECT d.product_imei, d.field, d.time FROM d
+                  WHERE NOT EXISTS (SELECT 1 FROM telemetry t WHERE t.product_imei = d.product_imei AND t.field = d.field AND t.time = d.time)
+                    AND NOT EXISTS (SELECT 1 FROM migrate_dry_inserted t WHERE t.product_imei = d.product_imei AND t.field = d.field AND t.time = d.time)
+              ),
+              remembered AS (INSERT INTO migrate_dry_inserted SELECT * FROM ins RETURNING product_imei)
+              """
+            : """
+              remembered AS (
+                  INSERT INTO telemetry (product_imei, field, time, value, value_text)
+                  SELECT product_imei, field, time, value, value_text FROM d
+                  ON CONFLICT (product_imei, field, time) DO NOTHING
+                  RETURNING product_imei
+              )
+              """
+        let rows = try connection.query("""
+            WITH \(deduplicated), \(inserted)
+            SELECT NULL, count(*) FROM d
+            UNION ALL
+            SELECT product_imei, count(*) FROM remembered GROUP BY product_imei
+            """)
+        var distinct = 0
+        var perProduct = [String: Int]()
+        for row in rows {
+            let count = Int(row.int64(1) ?? 0)
+            if let imei = row.string(0) { perProduct[imei] = count } else { distinct = count }
+        }
+        return (distinct, perProduct)
+    }
+
+    /// W(p) := max(W(p), t) for each given product, creating the one history row of a
+    /// product that has none. The database's unique key on `product_imei` keeps it one.
+    func advanceWatermarks(_ advances: [String: Int64], actor: String) throws {
+        guard !advances.isEmpty else { return }
+        let sorted = advances.sorted { $0.key < $1.key }
+        try connection.execute("""
+            INSERT INTO product_migration_history AS h
+                (product_imei, latest_migration_timestamp, last_migrated_at, created_at, created_by, modified_at, modified_by)
+            SELECT u.imei, u.ts, now() AT TIME ZONE 'utc', now() AT TIME ZONE 'utc', $3, now() AT TIME ZONE 'utc', $3
+            FROM unnest($1::text[], $2::timestamp[]) AS u(imei, ts)
+            ON CONFLICT (product_imei) DO UPDATE SET
+                latest_migration_timestamp = GREATEST(h.latest_migration_timestamp, EXCLUDED.latest_migration_timestamp),
+                last_migrated_at = EXCLUDED.last_migrated_at,
+                modified_at = EXCLUDED.modified_at,
+                modified_by = EXCLUDED.modified_by
+            """, [
+                .text(arrayLiteral(sorted.map(\.key))),
+                .text(arrayLiteral(sorted.map { UTCTime.format(micros: $0.value, .sql) })),
+                .text(actor),
+            ])
+    }
+
+    func recordCompletedDump(name: String, fingerprint: String, runID: Int64?, counts: DumpCounts) throws {
+        try connection.execute("""
+            INSERT INTO migrate_dump (unit, name, fingerprint, completed_at, run_id, points, inserted)
+            VALUES ($1, $2, $3, now() AT TIME ZONE 'utc', $4::bigint, $5::bigint, $6::bigint)
+            ON CONFLICT (unit, name) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, completed_at = EXCLUDED.completed_at,
+                run_id = EXCLUDED.run_id, points = EXCLUDED.points, inserted = EXCLUDED.inserted
+            """, [.text(unit), .text(name), .text(fingerprint), runID.map { .int($0) } ?? .null,
+                  .int(Int64(counts.read)), .int(Int64(counts.inserted))])
+    }
+
+    // MARK: The run record
+
+    /// Marks runs of this unit left `running` by a process that died as `aborted`. Called
+    /// with the unit's lock held, so no such run can still be alive.
+    func abortOrphanedRuns() throws {
+        try connection.execute("""
+            UPDATE migrate_run SET status = 'aborted', finished_at = now() AT TIME ZONE 'utc'
+            WHERE unit = $1 AND status = 'running'
+            """, [.text(unit)])
+    }
+
+    func startRun(mode: String, host: String, pid: Int32) throws -> Int64? {
+        try connection.query("""
+            INSERT INTO migrate_run (unit, mode, dry_run, started_at, status, host, pid)
+            VALUES ($1, $2, false, now() AT TIME ZONE 'utc', 'running', $3, $4::int) RETURNING run_id
+            """, [.text(unit), .text(mode), .text(host), .int(Int64(pid))]).first?.int64(0)
+    }
+
+    func finishRun(_ runID: Int64, report: RunReport, exitCode: Int32) throws {
+        try connection.execute("""
+            UPDATE migrate_run SET finished_at = now() AT TIME ZONE 'utc', status = $2, exit_code = $3::int, report = $4::jsonb
+            WHERE run_id = $1::bigint
+            """, [.int(runID), .text(report.status.rawValue), .int(Int64(exitCode)), .text(report.json.rendered())])
+    }
+}
+
+/// A PostgreSQL array literal of text elements, each quoted.
+func arrayLiteral(_ elements: [String]) -> String {
+    "{" + elements.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
+        .joined(separator: ",") + "}"
+}
+
+extension BinaryCopyWriter {
+    /// One stage row. `sequence` grows with the position in the dump, so that the last
+    /// candidate of a (product_imei, field, time) wins.
+    mutating func appendStaged(sequence: Int64, imei: String, field: String, time: Int64, value: Double?, text: String?) {
+        startRow(columnCount: 6)
+        write(sequence)
+        write(imei)
+        write(field)
+        writeTimestamp(micros: time)
+        write(value)
+        write(text)
+    }
+}

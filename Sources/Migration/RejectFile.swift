@@ -1,0 +1,35 @@
+import Foundation
+
+/// The reject file: one CSV row per rejected line or point, `file,line,column,reason,raw`.
+/// Written as rejects are found, so a run that dies still leaves what it saw.
+public final class RejectFile: RejectSink {
+    private let handle: FileHandle
+    private var buffer = ""
+
+    /// Creates (or truncates) the file and writes the header.
+    public init(path: String) throws {
+        guard FileManager.default.createFile(atPath: path, contents: nil),
+              let handle = FileHandle(forWritingAtPath: path)
+        else {
+            throw UsageError("cannot write the reject file \(path)")
+        }
+        self.handle = handle
+        buffer = "file,line,column,reason,raw\n"
+    }
+
+    deinit {
+        flush()
+        try? handle.close()
+    }
+
+    public func reject(file: String, line: Int, column: Int?, reason: String, raw: String) {
+        buffer += [file, String(line), column.map(String.init) ?? "", reason, raw].map(csvEscape).joined(separator: ",") + "\n"
+        if buffer.utf8.count > 64 * 1024 { flush() }
+    }
+
+    public func flush() {
+        guard !buffer.isEmpty else { return }
+        handle.write(Data(buffer.utf8))
+        buffer = ""
+    }
+}

@@ -1,0 +1,57 @@
+import DumpReader
+
+/// Which points a backfill takes: the points of `imeis` with time in (since, until].
+public struct BackfillSelection: Sendable, Equatable {
+    public var imeis: Set<String>
+    /// Exclusive lower bound in microseconds; nil = unbounded.
+    public var since: Int64?
+    /// Inclusive upper bound in microseconds; nil = unbounded.
+    public var until: Int64?
+
+    public init(imeis: Set<String>, since: Int64? = nil, until: Int64? = nil) {
+        self.imeis = imeis
+        self.since = since
+        self.until = until
+    }
+}
+
+public enum RunMode: Sendable, Equatable {
+    /// All products, new dumps only, points at or after each product's watermark.
+    case nightly
+    /// Some IMEIs, every dump, whatever the watermarks say.
+    case backfill(BackfillSelection)
+
+    public var name: String {
+        switch self {
+        case .nightly: "nightly"
+        case .backfill: "backfill"
+        }
+    }
+}
+
+/// Everything a run needs to know, built by the CLI.
+public struct RunConfiguration: Sendable {
+    public var mode: RunMode
+    public var dryRun: Bool
+    /// Dump paths, already in processing order (byte order of file name).
+    public var dumps: [String]
+    public var reader: ReaderOptions
+    /// The unit of work that owns a lock, a completed-dumps record and its watermark reads;
+    /// "all" today, a shard such as "3/8" when runs are split across workers.
+    public var unit: String
+    /// Rejected lines (malformed + unknown product) tolerated before the run fails with exit 4.
+    public var maxRejects: Int?
+    /// Written into the audit columns (`created_by`, `modified_by`).
+    public var actor: String
+
+    public init(mode: RunMode, dryRun: Bool = false, dumps: [String], reader: ReaderOptions = ReaderOptions(),
+                unit: String = "all", maxRejects: Int? = nil, actor: String = "telemetry-migrate") {
+        self.mode = mode
+        self.dryRun = dryRun
+        self.dumps = dumps
+        self.reader = reader
+        self.unit = unit
+        self.maxRejects = maxRejects
+        self.actor = actor
+    }
+}

@@ -1,0 +1,46 @@
+import PostgresClient
+
+/// The advisory lock that makes a run unit's writer the only one.
+///
+/// One key per unit ("all" today, a shard later), so workers of different shards never
+/// exclude each other. Session-level: released by `release()` or when the session ends,
+/// including when the process is killed.
+struct RunLock {
+    let key: Int64
+
+    init(unit: String) {
+        key = RunLock.key(for: "telemetry-migrate/" + unit)
+    }
+
+    /// FNV-1a, 64 bits: stable across processes and releases (unlike `Hasher`).
+    static func key(for name: String) -> Int64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in name.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        return Int64(bitPattern: hash)
+    }
+
+    func acquire(on connection: PostgresConnection) throws -> Bool {
+        try connection.tryAdvisoryLock(key)
+    }
+
+    func release(on connection: PostgresConnection) throws {
+        try connection.advisoryUnlock(key)
+    }
+
+    /// Who holds the lock, for the message of a refused run.
+    func holder(on connection: PostgresConnection) throws -> String? {
+        let bits = UInt64(bitPattern: key)
+        let rows = try connection.query("""
+            SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.client_addr::text, 'local'),
+                   to_char(a.backend_start AT TIME ZONE 'utc', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+            FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::bigint::oid AND l.objid = $2::bigint::oid
+              AND l.objsubid = 1
+            """, [.int(Int64(bits >> 32)), .int(Int64(bits & 0xffff_ffff))])
+        guard let row = rows.first else { return nil }
+        return "backend pid \(row.string(0) ?? "?") '\(row.string(1) ?? "")' from \(row.string(2) ?? "?") since \(row.string(3) ?? "?")"
+    }
+}

@@ -1,0 +1,133 @@
+import ArgumentParser
+import DumpReader
+import Foundation
+import Logging
+import Migration
+import PostgresClient
+import TelemetrySchema
+
+/// Options shared by the commands that read dumps.
+struct ReaderOptionGroup: ParsableArguments {
+    @Option(help: "The measurement to migrate.")
+    var measurement = "telemetry"
+
+    @Option(help: "Only points of this database (from the export's CONTEXT lines).")
+    var database: String?
+
+    @Option(name: .customLong("retention-policy"), help: "Only points of this retention policy.")
+    var retentionPolicy: String?
+
+    @Option(help: "Timestamp precision of line-protocol dumps: ns, us, ms or s.")
+    var precision: Precision = .ns
+
+    var readerOptions: ReaderOptions {
+        ReaderOptions(measurement: measurement, database: database, retentionPolicy: retentionPolicy, precision: precision)
+    }
+}
+
+extension Precision: ExpressibleByArgument {}
+extension ReportFormat: ExpressibleByArgument {}
+
+/// Options shared by the commands that print a report.
+struct ReportOptionGroup: ParsableArguments {
+    @Option(help: "Report format: text, json or csv.")
+    var report: ReportFormat = .text
+
+    @Option(name: .customLong("report-file"), help: "Write the report to this file instead of standard output.")
+    var reportFile: String?
+
+    /// Prints or writes the report.
+    func emit(_ text: String) throws {
+        if let reportFile {
+            do {
+                try Data(text.utf8).write(to: URL(fileURLWithPath: reportFile), options: .atomic)
+            } catch {
+                throw ValidationError("cannot write the report file \(reportFile): \(error.localizedDescription)")
+            }
+        } else {
+            print(text, terminator: "")
+        }
+    }
+}
+
+/// Options of a migration run (nightly and backfill).
+struct RunOptionGroup: ParsableArguments {
+    @Option(help: "The directory of dumps, read in byte order of file name (hidden files ignored).")
+    var dumps: String?
+
+    @Argument(help: "Dump files, in addition to or instead of --dumps.")
+    var files: [String] = []
+
+    @Flag(name: .customLong("dry-run"), help: "Classify and report, write nothing (read-only transactions).")
+    var dryRun = false
+
+    @Option(name: .customLong("reject-file"), help: "Write rejected lines (file, line, column, reason, raw) to this CSV file.")
+    var rejectFile: String?
+
+    @Option(name: .customLong("max-rejects"), help: "Fail the run (exit 4) when more lines than this are rejected.")
+    var maxRejects: Int?
+
+    func validate() throws {
+        if dumps == nil && files.isEmpty { throw ValidationError("give --dumps DIR or dump files") }
+        if let maxRejects, maxRejects < 0 { throw ValidationError("--max-rejects must be 0 or more") }
+    }
+
+    /// The dumps to process: the directory's, then the explicit files, in byte order of name.
+    func dumpPaths() throws -> [String] {
+        var paths: [String] = []
+        if let dumps {
+            do { paths = try DumpDirectory.list(dumps) } catch {
+                throw ValidationError("cannot list dumps directory \(dumps): \(error)")
+            }
+        }
+        for file in files where !FileManager.default.fileExists(atPath: file) {
+            throw ValidationError("no such dump: \(file)")
+        }
+        paths += files
+        return paths.sorted { Array(($0 as NSString).lastPathComponent.utf8).lexicographicallyPrecedes(($1 as NSString).lastPathComponent.utf8) }
+    }
+}
+
+/// Runs a configured migration and turns its outcome into a report and an exit code.
+enum MigrationCommand {
+    static func execute(_ configuration: RunConfiguration, database: DatabaseOptions, report: ReportOptionGroup,
+                        rejectFile: String?) throws {
+        let connection = try database.connect(applicationName: applicationName(configuration))
+        let logger = Logger(label: "telemetry-migrate")
+        do {
+            if configuration.dryRun {
+                let pending = try Schema.pendingVersions(on: connection)
+                guard pending.isEmpty else {
+                    throw ValidationError("the schema is not up to date (pending versions \(pending)); a dry run writes nothing: run `telemetry-migrate schema apply` first")
+                }
+            } else {
+                try Schema.apply(on: connection)
+            }
+            let rejects = try rejectFile.map(RejectFile.init(path:))
+            let progress = ProgressLine.forStandardError()
+            let migrator = Migrator(configuration: configuration, connection: connection, logger: logger,
+                                    rejects: rejects, progress: progress.map { line in { line.update($0) } })
+            let result = try migrator.run()
+            progress?.clear()
+            rejects?.flush()
+            try report.emit(result.rendered(as: report.report))
+            if let message = result.message, result.status != .ok, report.reportFile != nil || report.report != .text {
+                FileHandle.standardError.write(Data("telemetry-migrate: \(message)\n".utf8))
+            }
+            if result.status != .ok { throw ExitCode(result.status.exitCode) }
+        } catch let error as UsageError {
+            throw ValidationError(error.description)
+        } catch let error as PostgresError {
+            // Outside a dump (the dump's own failures are in the report): the database is
+            // unusable or unreachable, a configuration problem for cron.
+            FileHandle.standardError.write(Data("telemetry-migrate: database error: \(error)\n".utf8))
+            throw ExitCode(ExitStatus.usage.rawValue)
+        }
+    }
+
+    /// Shown in `pg_stat_activity`, and so in a refused run's message.
+    static func applicationName(_ configuration: RunConfiguration) -> String {
+        let host = ProcessInfo.processInfo.hostName.prefix(24)
+        return "telemetry-migrate \(configuration.mode.name) host=\(host) pid=\(ProcessInfo.processInfo.processIdentifier)"
+    }
+}

@@ -1,0 +1,169 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// Behaviour that belongs to the process: kills, locks, failed dumps and exit codes.
+@Suite(.enabled(if: TestDatabase.isAvailable), .serialized)
+struct ProcessTests {
+    /// Killing the process with SIGKILL at many moments, then running again, ends in the
+    /// state of one uninterrupted run.
+    @Test func killedAtRandomMomentsAndRerunEqualsOneUninterruptedRun() throws {
+        let set = RandomDumpSet(seed: 7, dumpCount: 10, pointsPerDump: 1500, productCount: 40)
+        let dir = try Package.temporaryDirectory("dumps")
+        try set.write(0..<set.dumps.count, to: dir)
+        var model = ReferenceModel(products: Set(set.products))
+        model.nightly(set.dumps)
+
+        // The uninterrupted run, timed, against which kills are spread.
+        let reference = try TestDatabase.create(label: "uninterrupted")
+        defer { reference.drop() }
+        let referenceTool = Tool(db: reference)
+        try referenceTool.prepare(products: set.products)
+        let start = Date()
+        let (whole, _) = try referenceTool.nightly(dir)
+        let duration = Date().timeIntervalSince(start)
+        #expect(whole.status == 0, "\(whole.stderr)")
+        try expectState(reference, equals: model.state)
+
+        let db = try TestDatabase.create(label: "killed")
+        defer { db.drop() }
+        let tool = Tool(db: db)
+        try tool.prepare(products: set.products)
+        var rng = SeededRandom(seed: 99)
+        var killedMidRun = 0
+        for round in 0..<20 {
+            // Each round starts from empty and is killed at its own moment, spread over the
+            // whole run (connection, early and late dumps, commits), then run again to the end.
+            try db.psql("TRUNCATE telemetry, product_migration_history, migrate_dump, migrate_run")
+            let delay = duration * (Double(round) + Double.random(in: 0..<1, using: &rng)) / 20
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: Package.executable)
+            process.arguments = ["nightly", "--dumps", dir.path, "--database-url", db.url, "--report", "json"]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            Thread.sleep(forTimeInterval: delay)
+            if process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                killedMidRun += 1
+            }
+            process.waitUntilExit()
+            // A killed run leaves only whole dumps behind: never a row above its watermark.
+            let orphans = try db.psql("""
+                SELECT count(*) FROM telemetry t LEFT JOIN product_migration_history h USING (product_imei)
+                WHERE h.product_imei IS NULL OR t.time > h.latest_migration_timestamp
+                """)
+            #expect(orphans.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+            let (rerun, _) = try tool.nightly(dir)
+            #expect(rerun.status == 0, "\(rerun.stderr)")
+            try expectState(db, equals: model.state, "round \(round), killed after \(delay) s")
+        }
+        #expect(killedMidRun >= 15, "only \(killedMidRun) of 20 kills landed mid-run")
+        let runs = try db.psql("SELECT count(*) FILTER (WHERE status = 'running') FROM migrate_run")
+        #expect(runs.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "killed runs are marked aborted")
+    }
+
+    @Test func aSecondConcurrentRunExitsWith3AndNothingIsDuplicated() throws {
+        let set = RandomDumpSet(seed: 11, dumpCount: 6, pointsPerDump: 8000, productCount: 30)
+        let dir = try Package.temporaryDirectory("dumps")
+        try set.write(0..<set.dumps.count, to: dir)
+        let db = try TestDatabase.create(label: "concurrent")
+        defer { db.drop() }
+        let tool = Tool(db: db)
+        try tool.prepare(products: set.products)
+        var model = ReferenceModel(products: Set(set.products))
+        model.nightly(set.dumps)
+
+        let first = Process()
+        first.executableURL = URL(fileURLWithPath: Package.executable)
+        first.arguments = ["nightly", "--dumps", dir.path, "--database-url", db.url]
+        first.standardOutput = FileHandle.nullDevice
+        first.standardError = FileHandle.nullDevice
+        try first.run()
+        // Wait until the first run holds its lock.
+        var held = false
+        for _ in 0..<200 where !held {
+            held = (try? db.psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"))?
+                .trimmingCharacters(in: .whitespacesAndNewlines) == "1"
+            if !held { Thread.sleep(forTimeInterval: 0.02) }
+        }
+        #expect(held)
+        let second = tool.run(["nightly", "--dumps", dir.path, "--report", "json"])
+        first.waitUntilExit()
+        #expect(first.terminationStatus == 0)
+        #expect(second.status == 3, "\(second.stdout) \(second.stderr)")
+        let report = try Tool.decode(second)
+        #expect(report["status"] as? String == "locked")
+        #expect((report["message"] as? String ?? "").contains("telemetry-migrate nightly"), "names the holder")
+        try expectState(db, equals: model.state)
+    }
+
+    @Test func aCorruptDumpStopsTheRunAndAReplacedOneCompletesIt() throws {
+        let set = RandomDumpSet(seed: 5, dumpCount: 4)
+        let dir = try Package.temporaryDirectory("dumps")
+        try set.write(0..<4, to: dir)
+        let corrupt = dir.appendingPathComponent(set.name(1))
+        let good = try Data(contentsOf: corrupt)
+        try DumpWriter.truncate(corrupt, keeping: 0.6)
+
+        let db = try TestDatabase.create(label: "corrupt")
+        defer { db.drop() }
+        let tool = Tool(db: db)
+        try tool.prepare(products: set.products)
+        let (failed, report) = try tool.nightly(dir)
+        #expect(failed.status == 1)
+        #expect(report["status"] as? String == "failed")
+        #expect(report.dumps.map { $0["status"] as? String } == ["completed", "failed", "planned", "planned"])
+        let error = report.dumps[1]["error"] as? String ?? ""
+        #expect(error.contains(set.name(1)), "the error names the file: \(error)")
+        var partial = ReferenceModel(products: Set(set.products))
+        partial.nightly([set.dumps[0]])
+        try expectState(db, equals: partial.state, "only the dump before the corrupt one is committed")
+        #expect(try db.psql("SELECT name FROM migrate_dump").trimmingCharacters(in: .whitespacesAndNewlines) == set.name(0))
+
+        try good.write(to: corrupt)
+        let (fixed, _) = try tool.nightly(dir)
+        #expect(fixed.status == 0, "\(fixed.stderr)")
+        var model = ReferenceModel(products: Set(set.products))
+        model.nightly(set.dumps)
+        try expectState(db, equals: model.state)
+    }
+
+    @Test func exitCodes() throws {
+        let db = try TestDatabase.create(label: "exitcodes")
+        defer { db.drop() }
+        let tool = Tool(db: db)
+        let imei = "123456789012345"
+        try tool.prepare(products: [imei])
+        let dir = try Package.temporaryDirectory("dumps")
+        try DumpWriter.write([
+            .malformed("telemetry,product_imei=\(imei) voltage=1"),
+            .malformed("telemetry,product_imei=12345678901234567 voltage=1 1"),
+            .point(imei: "555", field: "voltage", value: .number(1), timeNanos: 1),
+            .point(imei: imei, field: "voltage", value: .number(1), timeNanos: 1),
+        ], to: dir.appendingPathComponent("20241001_a.lp.gz"))
+        let rejects = dir.appendingPathComponent("rejects.csv").path
+
+        // Over --max-rejects: exit 4, the dump rolled back.
+        let over = tool.run(["nightly", "--dumps", dir.path, "--max-rejects", "2", "--reject-file", rejects])
+        #expect(over.status == 4, "\(over.stdout) \(over.stderr)")
+        #expect(try db.psql("SELECT count(*) FROM telemetry").trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+
+        // Rejects alone never stop a run: exit 0, and the reject file says where and why.
+        let ok = tool.run(["nightly", "--dumps", dir.path, "--reject-file", rejects])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        let lines = try String(contentsOfFile: rejects, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 4)
+        #expect(lines[1].hasPrefix("20241001_a.lp.gz,8,"))  // 7 framing lines, then the data
+        #expect(lines[3].contains("unknown product 555"))
+
+        // Usage and configuration errors: exit 2.
+        #expect(tool.run(["nightly"]).status == 2)
+        #expect(tool.run(["backfill", "--dumps", dir.path, "--imei", "999"]).status == 2)
+        #expect(tool.run(["nightly", "--dumps", "/nonexistent"]).status == 2)
+        let unreachable = TestSupport.run(Package.executable, ["nightly", "--dumps", dir.path, "--database-url",
+                                                               "postgresql://u:hunter2@127.0.0.1:1/x"])
+        #expect(unreachable.status == 2)
+        #expect(!unreachable.stderr.contains("hunter2") && !unreachable.stdout.contains("hunter2"))
+    }
+}

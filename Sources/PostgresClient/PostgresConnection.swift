@@ -106,6 +106,9 @@ public final class PostgresConnection {
     /// Throws when the server turned the `COMMIT` into a rollback (a statement in the
     /// transaction failed and `body` swallowed the error).
     public func transaction<T>(readOnly: Bool = false, _ body: () throws -> T) throws -> T {
+        guard !inTransaction else {  // a nested BEGIN is only a warning: the inner COMMIT would end the outer transaction
+            throw PostgresError(kind: .query, sqlState: "25001", message: "transaction() called inside a transaction")
+        }
         try executeScript(readOnly ? "BEGIN TRANSACTION READ ONLY" : "BEGIN")
         let value: T
         do {

@@ -110,6 +110,21 @@ struct ConnectionTests {
         }
     }
 
+    @Test func nestedTransactionsAreRefused() throws {
+        try withDatabase { _, db in
+            try db.executeScript("CREATE TABLE k (id int)")
+            let error = postgresError {
+                try db.transaction {
+                    try db.execute("INSERT INTO k VALUES (1)")
+                    try db.transaction { try db.execute("INSERT INTO k VALUES (2)") }
+                }
+            }
+            #expect(error?.sqlState == "25001")
+            #expect(!db.inTransaction)
+            #expect(try db.query("SELECT count(*) FROM k")[0].int64(0) == 0)  // the outer one rolled back too
+        }
+    }
+
     @Test func aReadOnlyTransactionRefusesWrites() throws {
         try withDatabase { _, db in
             try db.executeScript("CREATE TABLE k (id int)")

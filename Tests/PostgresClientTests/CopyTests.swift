@@ -140,6 +140,33 @@ struct CopyTests {
         }
     }
 
+    @Test func aBackendTerminatedDuringCopySurfacesAsAnError() throws {
+        try withDatabase { database, db in
+            try db.executeScript("CREATE TABLE big (n int8, t text)")
+            let killer = try PostgresConnection(url: database.url)
+            let pid = db.backendPID
+            let error = postgresError {
+                _ = try db.copyIn("COPY big FROM STDIN (FORMAT binary)") { writer in
+                    for n in 0..<200_000 {
+                        if n == 1_000 {
+                            _ = try killer.query("SELECT pg_terminate_backend($1)", [.int(Int64(pid))])
+                            _ = try killer.query("""
+                                SELECT count(*) FROM generate_series(1, 500) g
+                                WHERE pg_sleep(CASE WHEN EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1) THEN 0.01 ELSE 0 END) IS NULL
+                                """, [.int(Int64(pid))])
+                        }
+                        writer.startRow(columnCount: 2)
+                        writer.write(Int64(n))
+                        writer.write("some padding to fill the buffer")
+                    }
+                }
+            }
+            #expect(error?.kind == .connectionLost)
+            #expect(!db.isHealthy)
+            #expect(try killer.query("SELECT count(*) FROM big")[0].int64(0) == 0)
+        }
+    }
+
     @Test func copyInsideATransactionRollsBackWithIt() throws {
         struct Abort: Error {}
         try withDatabase { _, db in

@@ -76,6 +76,10 @@ final class Slot: @unchecked Sendable {
         connection?.close()
         connection = nil
         let fresh = try PostgresConnection(url: url, applicationName: applicationName)
+        // Token bookkeeping (`last_used_at`) is written on every request; losing the last
+        // few of those writes in a server crash is harmless, waiting for a WAL flush each
+        // time is not. Statements that must be durable turn it back on (`ResourceStore.delete`).
+        try fresh.execute("SET synchronous_commit TO off")
         connection = fresh
         return fresh
     }

@@ -48,10 +48,13 @@ struct ResourceStore {
         return w.text
     }
 
-    /// `DELETE /v1/<resource>/<id>`: false when there is no such id.
+    /// `DELETE /v1/<resource>/<id>`, durably committed before 204: false when there is no such id.
     func delete(id: Int64) throws -> Bool {
-        try connection.execute(
-            "DELETE FROM \(resource.table) WHERE \(resource.primaryKey) = $1::bigint", [.int(id)]) > 0
+        try connection.transaction {
+            try connection.execute("SET LOCAL synchronous_commit TO on")
+            return try connection.execute(
+                "DELETE FROM \(resource.table) WHERE \(resource.primaryKey) = $1::bigint", [.int(id)]) > 0
+        }
     }
 
     /// One row as a JSON object: every column, in table order; datetimes as

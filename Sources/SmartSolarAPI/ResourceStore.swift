@@ -11,13 +11,24 @@ struct ResourceStore {
     func search(_ query: SearchQuery, page: Int, resultsPerPage: Int) throws -> String {
         let compiler = SQLCompiler(resource: resource, query: query)
         if query.single { return try single(compiler, query) }
-        let total = try connection.query(compiler.countStatement()).first?.int64(0) ?? 0
+        // The page and the total in one statement; a separate count only when the page is
+        // empty (past the end). The window needs no total: it starts at offset + skipped.
+        let skipped = (page - 1).multipliedReportingOverflow(by: resultsPerPage)
+        let wanted = skipped.overflow ? 0 : query.limit.map { max(0, min(resultsPerPage, $0 - skipped.partialValue)) } ?? resultsPerPage
+        let (start, startOverflow) = (query.offset ?? 0).addingReportingOverflow(skipped.partialValue)
+        let rows = wanted == 0 || startOverflow ? nil
+            : try connection.query(compiler.pageStatement(offset: start, limit: wanted, withTotal: true))
+        let total: Int64
+        if let first = rows?.first {
+            total = first.int64(resource.columns.count) ?? 0
+        } else {
+            total = try connection.query(compiler.countStatement()).first?.int64(0) ?? 0
+        }
         let window = PageWindow(matching: Int(total), offset: query.offset, limit: query.limit,
                                 page: page, resultsPerPage: resultsPerPage)
         var w = JSONWriter()
         w.raw("{\"num_results\": \(window.numResults), \"objects\": [")
-        if window.rowLimit > 0 {
-            let rows = try connection.query(compiler.pageStatement(offset: window.rowOffset, limit: window.rowLimit))
+        if let rows {
             for (i, row) in rows.enumerated() {
                 if i > 0 { w.raw(", ") }
                 write(row, into: &w)

@@ -35,13 +35,15 @@ public struct SQLCompiler: Sendable {
         return CompiledSQL(sql: "SELECT count(*) FROM \(source)", parameters: parameters.values)
     }
 
-    /// The rows `offset ..< offset + limit` of the ordered result, every column.
-    public func pageStatement(offset: Int, limit: Int) throws(BadRequest) -> CompiledSQL {
+    /// The rows `offset ..< offset + limit` of the ordered result, every column; with
+    /// `withTotal`, one more column: the count of all matching rows (one scan for both).
+    public func pageStatement(offset: Int, limit: Int, withTotal: Bool = false) throws(BadRequest) -> CompiledSQL {
         var parameters = ParameterList()
         let source = try self.source(&parameters)
         let limitPlaceholder = parameters.bind(.int(Int64(limit)), as: "bigint")
         let offsetPlaceholder = parameters.bind(.int(Int64(offset)), as: "bigint")
-        let sql = "SELECT \(resource.selectList) FROM \(source) ORDER BY \(orderList())"
+        let total = withTotal ? ", count(*) OVER ()" : ""
+        let sql = "SELECT \(resource.selectList)\(total) FROM \(source) ORDER BY \(orderList())"
             + " LIMIT \(limitPlaceholder) OFFSET \(offsetPlaceholder)"
         return CompiledSQL(sql: sql, parameters: parameters.values)
     }

@@ -7,6 +7,12 @@ enum LineOutcome {
     case malformed(column: Int?, reason: String)
 }
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// One field of a parsed line.
 struct ParsedField {
     var key: String
@@ -31,6 +37,20 @@ struct LineProtocolParser {
     private var names = NameTable()
     private var tagValues = NameTable()
     private var scratch: [UInt8] = []
+    /// The series key (measurement and tags, as written) of the last well-formed data line and
+    /// what it meant: consecutive lines of an export mostly share it, so it is parsed once.
+    private var lastSeries = LastSeries()
+    /// The last field key, as written, and its name.
+    private var lastFieldKey: [UInt8] = []
+    private var lastFieldName = ""
+
+    private struct LastSeries {
+        var bytes: [UInt8] = []
+        var measurement = ""
+        var imei = ""
+        var selected = false
+        var valid = false
+    }
 
     init(options: ReaderOptions) {
         self.options = options
@@ -101,6 +121,7 @@ struct LineProtocolParser {
         } else if Self.hasPrefix(p, at: 0, Self.contextRetentionPolicy) {
             retentionPolicy = Self.trimmedString(p, from: Self.contextRetentionPolicy.count)
         }
+        lastSeries.valid = false  // `selected` depends on the context
     }
 
     private static func trimmedString(_ p: UnsafeBufferPointer<UInt8>, from: Int) -> String {
@@ -160,7 +181,43 @@ struct LineProtocolParser {
         tagValue ? tagValues.intern(bytes) : names.intern(bytes)
     }
 
+    /// The end of the series key (measurement and tags) starting at `start`: the first unescaped space.
+    @inline(__always)
+    private static func seriesKeyEnd(_ p: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
+        let n = p.count
+        let base = p.baseAddress! + start
+        // Fast path: the first space, when no backslash comes before it.
+        if let hit = memchr(base, Int32(space), n - start) {
+            let end = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+            if memchr(base, Int32(backslash), end) == nil { return start + end }
+        }
+        var i = start
+        while i < n {
+            let b = p[i]
+            if b == backslash { i += 2; continue }
+            if b == space { return i }
+            i += 1
+        }
+        return n
+    }
+
+    @inline(__always)
+    private static func same(_ stored: [UInt8], _ p: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Bool {
+        stored.count == range.count && stored.withUnsafeBufferPointer {
+            range.isEmpty || memcmp($0.baseAddress!, p.baseAddress! + range.lowerBound, range.count) == 0
+        }
+    }
+
     private mutating func data(_ p: UnsafeBufferPointer<UInt8>, from start: Int) -> LineOutcome {
+        let seriesEnd = Self.seriesKeyEnd(p, from: start)
+        if lastSeries.valid, seriesEnd < p.count, Self.same(lastSeries.bytes, p, start..<seriesEnd) {
+            var i = seriesEnd
+            while i < p.count, p[i] == space { i += 1 }
+            if i < p.count {
+                return fieldsAndTime(p, from: i, measurement: lastSeries.measurement, imei: lastSeries.imei,
+                                     selected: lastSeries.selected)
+            }
+        }
         let n = p.count
         var i = start
         let escapedMeasurement = Self.scanName(p, &i, stopAtEquals: false)
@@ -190,6 +247,7 @@ struct LineProtocolParser {
             }
         }
         guard i < n else { return .malformed(column: n + 1, reason: "missing fields") }
+        let tagsEnd = i
         while i < n, p[i] == space { i += 1 }
         guard i < n else { return .malformed(column: n + 1, reason: "missing fields") }
 
@@ -203,8 +261,21 @@ struct LineProtocolParser {
         } else if selected {
             return .malformed(column: nil, reason: "missing product_imei tag")
         }
+        if tagsEnd == seriesEnd {
+            lastSeries.bytes = Array(UnsafeBufferPointer(rebasing: p[start..<seriesEnd]))
+            lastSeries.measurement = measurement
+            lastSeries.imei = imei
+            lastSeries.selected = selected
+            lastSeries.valid = true
+        }
+        return fieldsAndTime(p, from: i, measurement: measurement, imei: imei, selected: selected)
+    }
 
-        // Fields
+    /// The field set and timestamp, from `i` on the first field key.
+    private mutating func fieldsAndTime(_ p: UnsafeBufferPointer<UInt8>, from start: Int, measurement: String,
+                                        imei: String, selected: Bool) -> LineOutcome {
+        let n = p.count
+        var i = start
         while true {
             let keyStart = i
             let escapedKey = Self.scanName(p, &i, stopAtEquals: true)
@@ -232,8 +303,11 @@ struct LineProtocolParser {
             }
             let isIMEIField = keyRange.count == Self.productIMEI.count && Self.hasPrefix(p, at: keyStart, Self.productIMEI)
             if !isIMEIField {
-                let key = name(p, keyRange, escaped: escapedKey, measurement: false)
-                fields.append(ParsedField(key: key, value: value))
+                if !Self.same(lastFieldKey, p, keyRange) {
+                    lastFieldName = name(p, keyRange, escaped: escapedKey, measurement: false)
+                    lastFieldKey = Array(UnsafeBufferPointer(rebasing: p[keyRange]))
+                }
+                fields.append(ParsedField(key: lastFieldName, value: value))
             }
             if i == n { return .malformed(column: n + 1, reason: "missing timestamp") }
             if p[i] == comma {

@@ -1,32 +1,37 @@
-/// Interns names (measurements, field keys, tag values such as IMEIs) read as bytes, so that
-/// a name seen a million times is one `String`, built once. Lookups hash the bytes and do not
-/// allocate on a hit.
-struct NameTable {
-    private struct Entry {
-        var bytes: [UInt8]
-        var string: String
-    }
-    private var buckets: [UInt64: [Entry]] = [:]
-    private var count = 0
-    /// Above this many names the table stops growing (a dump with millions of distinct tag
-    /// values should not grow memory); further names are built each time.
-    private let limit: Int
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
-    init(limit: Int = 200_000) {
-        self.limit = limit
-    }
+/// Interns names (measurements, field keys, tag values such as IMEIs) read as bytes, so that
+/// a name seen a million times is one `String`, built once. A hit costs a hash of the bytes
+/// and one `memcmp` against a direct-mapped slot; nothing is allocated.
+///
+/// Invariant: `slotBytes[i]` is the UTF-8 content of `slotStrings[i]` and hashes to `slotHashes[i]`.
+struct NameTable {
+    private static let slotCount = 4096
+    private var slotHashes = [UInt64](repeating: 0, count: slotCount)
+    private var slotBytes = [[UInt8]](repeating: [], count: slotCount)
+    private var slotStrings = [String](repeating: "", count: slotCount)
+    private var slotUsed = [Bool](repeating: false, count: slotCount)
 
     mutating func intern(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for b in bytes { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
-        if let entries = buckets[hash] {
-            for entry in entries where entry.bytes.elementsEqual(bytes) { return entry.string }
+        let index = Int(truncatingIfNeeded: hash ^ (hash >> 29)) & (Self.slotCount - 1)
+        if slotUsed[index], slotHashes[index] == hash {
+            let equal = slotBytes[index].withUnsafeBufferPointer { stored in
+                stored.count == bytes.count && (bytes.count == 0 || memcmp(stored.baseAddress!, bytes.baseAddress!, bytes.count) == 0)
+            }
+            if equal { return slotStrings[index] }
         }
+        // A miss (first sight or a collision): the newest name takes the slot.
         let string = String(decoding: bytes, as: UTF8.self)
-        if count < limit {
-            buckets[hash, default: []].append(Entry(bytes: Array(bytes), string: string))
-            count += 1
-        }
+        slotUsed[index] = true
+        slotHashes[index] = hash
+        slotBytes[index] = Array(bytes)
+        slotStrings[index] = string
         return string
     }
 }

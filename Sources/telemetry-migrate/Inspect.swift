@@ -81,12 +81,17 @@ struct DumpSummary {
                 summary.compression = dump.compression?.description ?? "unknown"
                 summary.format = dump.format?.rawValue
             }
+            var lastIMEI = ""
+            defer { if summary.read > 0 { summary.measurements[options.measurement, default: 0] += summary.read } }
             try dump.read { event in
                 switch event {
                 case .point(let point):
+                    // Every selected point is of `options.measurement`; consecutive points mostly share an IMEI.
                     summary.read += 1
-                    summary.measurements[point.measurement, default: 0] += 1
-                    summary.products.insert(point.imei)
+                    if point.imei != lastIMEI {
+                        summary.products.insert(point.imei)
+                        lastIMEI = point.imei
+                    }
                     summary.firstTime = min(summary.firstTime ?? point.time, point.time)
                     summary.lastTime = max(summary.lastTime ?? point.time, point.time)
                 case .other(let point):

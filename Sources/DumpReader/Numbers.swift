@@ -9,17 +9,16 @@ enum Numbers {
         let negative = b.count > 0 && b[0] == 0x2D
         if negative { i = 1 }
         guard i < b.count else { return nil }
-        if b.count - i <= 18 {  // cannot overflow: no checks needed
-            var value: Int64 = 0
-            while i < b.count {
-                let d = b[i] &- 0x30
-                guard d < 10 else { return nil }
-                value = value &* 10 &+ Int64(d)
-                i += 1
-            }
-            return negative ? -value : value
-        }
+        // The first 18 digits cannot overflow; only further digits need checks.
+        let fastEnd = min(b.count, i + 18)
         var value: Int64 = 0
+        while i < fastEnd {
+            let d = b[i] &- 0x30
+            guard d < 10 else { return nil }
+            value = value &* 10 &+ Int64(d)
+            i += 1
+        }
+        if negative { value = -value }
         while i < b.count {
             let d = b[i] &- 0x30
             guard d < 10 else { return nil }

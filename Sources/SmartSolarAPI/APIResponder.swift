@@ -93,6 +93,11 @@ struct APIResponder: HTTPResponder {
             return APIFailure(status: .badRequest, message: "Invalid value in query: \(error.message)")
         }
         logger.error("database error", metadata: ["error": "\(error)"])
+        // Class 08 (connection exception) and 57P01-03 (server shut down or restarting):
+        // the slot reconnects on its next use.
+        if let state = error.sqlState, state.hasPrefix("08") || ["57P01", "57P02", "57P03"].contains(state) {
+            return .unavailable
+        }
         switch error.kind {
         case .connection, .connectionLost: return .unavailable
         case .query, .copy: return .internalError

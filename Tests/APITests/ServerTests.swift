@@ -341,4 +341,25 @@ struct ServerTests {
             #expect(online == Array(expectedOnline))
         }
     }
+
+    /// Connections killed under the server: a request in flight may get 503 (JSON), then
+    /// the pool reconnects and the next requests succeed.
+    @Test func poolReconnectsAfterBackendsAreKilled() async throws {
+        try await withServer("reconnect") { api in
+            let token = try api.token(.overview)
+            for _ in 0..<8 { #expect(try await api.request(Self.rtc, token: token).status == 200) }
+            let killed = try api.sql.query("""
+                SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+                WHERE application_name = 'telemetry-migrate serve' AND datname = current_database() AND pid <> pg_backend_pid()
+                """)
+            #expect((killed.first?.int64(0) ?? 0) >= 1)
+            var statuses: [Int] = []
+            for _ in 0..<12 {
+                let reply = try await api.request(Self.rtc, token: token)
+                statuses.append(reply.status)
+                if reply.status != 200 { #expect(reply.status == 503 && reply.message == "Database unavailable") }
+            }
+            #expect(statuses.suffix(4) == [200, 200, 200, 200], "\(statuses)")
+        }
+    }
 }

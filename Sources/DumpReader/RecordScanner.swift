@@ -38,6 +38,9 @@ final class RecordScanner {
     private var searchFrom = 0
     private var line = 1
     private var skipping = false
+    /// Quote search cache: no quote lies in `quoteSearched` except at `nextQuote` (its first one).
+    private var nextQuote: Int?
+    private var quoteSearched = 0..<0
 
     init(maxLineBytes: Int, chunkSize: Int) {
         self.maxLineBytes = max(maxLineBytes, 16)
@@ -72,6 +75,8 @@ final class RecordScanner {
         let pending = end - start
         if pending > 0, start > 0 { memmove(buffer, buffer + start, pending) }
         searchFrom -= start
+        if let q = nextQuote { nextQuote = q - start }
+        quoteSearched = max(0, quoteSearched.lowerBound - start)..<max(0, quoteSearched.upperBound - start)
         start = 0
         end = pending
     }
@@ -131,7 +136,7 @@ final class RecordScanner {
                 }
                 return
             }
-            if memchr(buffer + start, 0x22, recordEnd - start) != nil {
+            if hasQuote(start..<recordEnd) {
                 if let (quotedEnd, lines) = quoteAwareEnd() {
                     recordEnd = quotedEnd
                     embedded = lines
@@ -151,6 +156,20 @@ final class RecordScanner {
             if recordEnd == end { start = end }
             searchFrom = start
         }
+    }
+
+    /// Whether `range` holds a double quote; one `memchr` per buffered stretch, not per line.
+    private func hasQuote(_ range: Range<Int>) -> Bool {
+        if let q = nextQuote, quoteSearched.lowerBound <= range.lowerBound, q >= range.lowerBound {
+            return q < range.upperBound
+        }
+        if nextQuote == nil, quoteSearched.lowerBound <= range.lowerBound, quoteSearched.upperBound >= range.upperBound {
+            return false
+        }
+        nextQuote = memchr(buffer + range.lowerBound, 0x22, end - range.lowerBound)
+            .map { buffer.distance(to: $0.assumingMemoryBound(to: UInt8.self)) }
+        quoteSearched = range.lowerBound..<end
+        return nextQuote.map { $0 < range.upperBound } ?? false
     }
 
     /// The newline ending the record at `start` when quotes are tracked, and the number of

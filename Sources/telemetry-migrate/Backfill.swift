@@ -15,12 +15,14 @@ struct Backfill: ParsableCommand {
             Example:
               telemetry-migrate backfill --dumps /srv/influx-dumps --imei 001409288034695 \\
                 --since '2024-10-03 00:00:00' --until 2024-10-06T00:00:00Z --dry-run
+              jobs/backfill 001409288034695 -- --since 2024-10-03T00:00:00Z   # the wrapper, with dated report files
             """)
 
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var options: RunOptionGroup
     @OptionGroup var reader: ReaderOptionGroup
     @OptionGroup var report: ReportOptionGroup
+    @OptionGroup var logging: LogOptionGroup
 
     @Option(help: "An IMEI to backfill (repeat for more).")
     var imei: [String] = []
@@ -57,7 +59,7 @@ struct Backfill: ParsableCommand {
         let configuration = RunConfiguration(
             mode: .backfill(BackfillSelection(imeis: Set(imei), since: since, until: until)), dryRun: options.dryRun,
             dumps: try options.dumpPaths(), reader: reader.readerOptions, maxRejects: options.maxRejects, actor: Actor.current)
-        try MigrationCommand.execute(configuration, database: database, report: report, rejectFile: options.rejectFile)
+        try MigrationCommand.execute(configuration, database: database, report: report, options: options)
     }
 }
 

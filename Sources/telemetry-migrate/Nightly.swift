@@ -14,17 +14,21 @@ struct Nightly: ParsableCommand {
               telemetry-migrate nightly --dumps /srv/influx-dumps --report json \\
                 --report-file /var/log/telemetry-migrate/$(date +%F).json --reject-file rejects.csv
               telemetry-migrate nightly --dumps /srv/influx-dumps --dry-run
+              telemetry-migrate nightly --dumps /srv/influx-dumps --log-format json \\
+                --metrics-file /var/lib/node_exporter/textfile/telemetry_migrate.prom
+            For cron, jobs/nightly wraps this with dated report files (see docs/operations.md).
             """)
 
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var options: RunOptionGroup
     @OptionGroup var reader: ReaderOptionGroup
     @OptionGroup var report: ReportOptionGroup
+    @OptionGroup var logging: LogOptionGroup
 
     func run() throws {
         let configuration = RunConfiguration(
             mode: .nightly, dryRun: options.dryRun, dumps: try options.dumpPaths(), reader: reader.readerOptions,
             maxRejects: options.maxRejects, actor: Actor.current)
-        try MigrationCommand.execute(configuration, database: database, report: report, rejectFile: options.rejectFile)
+        try MigrationCommand.execute(configuration, database: database, report: report, options: options)
     }
 }

@@ -67,6 +67,14 @@ struct RunOptionGroup: ParsableArguments {
     @Option(name: .customLong("max-rejects"), help: "Fail the run (exit 4) when more lines than this are rejected.")
     var maxRejects: Int?
 
+    @Option(name: .customLong("metrics-file"),
+            help: "Write run metrics here in Prometheus text format (for node_exporter's textfile collector), atomically.")
+    var metricsFile: String?
+
+    @Option(name: .customLong("json-report-file"),
+            help: "Also write the JSON report to this file (atomically), whatever --report says: text for a person, JSON for the record.")
+    var jsonReportFile: String?
+
     func validate() throws {
         if dumps == nil && files.isEmpty { throw ValidationError("give --dumps DIR or dump files") }
         if let maxRejects, maxRejects < 0 { throw ValidationError("--max-rejects must be 0 or more") }
@@ -91,9 +99,25 @@ struct RunOptionGroup: ParsableArguments {
 /// Runs a configured migration and turns its outcome into a report and an exit code.
 enum MigrationCommand {
     static func execute(_ configuration: RunConfiguration, database: DatabaseOptions, report: ReportOptionGroup,
-                        rejectFile: String?) throws {
-        let connection = try database.connect(applicationName: applicationName(configuration))
+                        options: RunOptionGroup) throws {
+        let started = Date()
         let logger = Logger(label: "telemetry-migrate")
+        var metricsWritten = false
+        /// A run that never produced a report still leaves metrics (status "error").
+        func writeUnfinishedMetrics() {
+            guard let path = options.metricsFile, !metricsWritten else { return }
+            metricsWritten = true
+            let metrics = RunMetrics(unfinished: configuration.mode.name, dryRun: configuration.dryRun, startedAt: started,
+                                     exitCode: ExitStatus.usage.rawValue)
+            do { try metrics.write(to: path) } catch { logger.error("metrics file not written", metadata: ["error": "\(error)"]) }
+        }
+        let connection: PostgresConnection
+        do {
+            connection = try database.connect(applicationName: applicationName(configuration))
+        } catch {
+            writeUnfinishedMetrics()
+            throw error
+        }
         do {
             if configuration.dryRun {
                 let pending = try Schema.pendingVersions(on: connection)
@@ -103,25 +127,43 @@ enum MigrationCommand {
             } else {
                 try Schema.apply(on: connection)
             }
-            let rejects = try rejectFile.map(RejectFile.init(path:))
+            let rejects = LoggingRejectSink(file: try options.rejectFile.map(RejectFile.init(path:)), logger: logger)
             let progress = ProgressLine.forStandardError()
             let migrator = Migrator(configuration: configuration, connection: connection, logger: logger,
                                     rejects: rejects, progress: progress.map { line in { line.update($0) } })
             let result = try migrator.run()
             progress?.clear()
-            rejects?.flush()
+            rejects.flush()
+            if let path = options.jsonReportFile {
+                do {
+                    try Data(result.rendered(as: .json).utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+                } catch {
+                    throw ValidationError("cannot write the JSON report file \(path): \(error.localizedDescription)")
+                }
+            }
             try report.emit(result.rendered(as: report.report))
+            if let path = options.metricsFile {
+                metricsWritten = true
+                try RunMetrics.collect(on: connection, report: result, startedAt: started).write(to: path)
+            }
             if let message = result.message, result.status != .ok, report.reportFile != nil || report.report != .text {
                 FileHandle.standardError.write(Data("telemetry-migrate: \(message)\n".utf8))
             }
             if result.status != .ok { throw ExitCode(result.status.exitCode) }
+        } catch let error as ExitCode {
+            throw error
         } catch let error as UsageError {
+            writeUnfinishedMetrics()
             throw ValidationError(error.description)
         } catch let error as PostgresError {
+            writeUnfinishedMetrics()
             // Outside a dump (the dump's own failures are in the report): the database is
             // unusable or unreachable, a configuration problem for cron.
             FileHandle.standardError.write(Data("telemetry-migrate: database error: \(error)\n".utf8))
             throw ExitCode(ExitStatus.usage.rawValue)
+        } catch {
+            writeUnfinishedMetrics()
+            throw error
         }
     }
 

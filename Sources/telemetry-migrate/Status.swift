@@ -16,6 +16,7 @@ struct Status: ParsableCommand {
 
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var report: ReportOptionGroup
+    @OptionGroup var logging: LogOptionGroup
 
     @Option(help: "Show this product (repeat for more) instead of those furthest behind.")
     var imei: [String] = []

@@ -18,6 +18,7 @@ struct TelemetryMigrate: AsyncParsableCommand {
     static func main() async {
         do {
             var command = try parseAsRoot()
+            LogSetup.bootstrap(for: command)
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {

@@ -1,0 +1,109 @@
+# Shared by the operator wrappers jobs/nightly, jobs/backfill and jobs/dry-run: settings from
+# an environment file, the executable, dated report paths, and running with the exit code
+# passed through. See docs/operations.md for every variable.
+
+# Reads the environment file: $TELEMETRY_MIGRATE_ENV, default /etc/telemetry-migrate/env.
+# Shell syntax (KEY=value lines, '#' comments, quotes for spaces); every assignment is
+# exported. A missing default file is fine (settings may come from the environment, as under
+# systemd's Environment= or Kubernetes); a missing file named by TELEMETRY_MIGRATE_ENV is an error.
+job_load_env() {
+    local caller=$1
+    local file=${TELEMETRY_MIGRATE_ENV:-/etc/telemetry-migrate/env}
+    if [ -f "$file" ]; then
+        [ -r "$file" ] || job_fail "$caller" "cannot read the environment file $file"
+        set -a
+        # shellcheck disable=SC1090
+        . "$file" || job_fail "$caller" "the environment file $file has an error"
+        set +a
+    elif [ -n "${TELEMETRY_MIGRATE_ENV:-}" ]; then
+        job_fail "$caller" "no environment file $file (TELEMETRY_MIGRATE_ENV)"
+    fi
+    [ -n "${DUMPS_DIR:-}" ] || job_fail "$caller" "DUMPS_DIR is not set (in $file or the environment)"
+    [ -d "$DUMPS_DIR" ] || job_fail "$caller" "DUMPS_DIR $DUMPS_DIR is not a directory"
+}
+
+# Prints a message to stderr and exits 2 (configuration error, as the tool itself does).
+job_fail() {
+    echo "$1: $2" >&2
+    exit 2
+}
+
+# Sets JOB_TOOL: $TELEMETRY_MIGRATE_BIN, else telemetry-migrate on PATH, else this
+# checkout's release build.
+job_find_tool() {
+    local caller=$1
+    local repo
+    repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+    if [ -n "${TELEMETRY_MIGRATE_BIN:-}" ]; then
+        JOB_TOOL=$TELEMETRY_MIGRATE_BIN
+    elif command -v telemetry-migrate >/dev/null 2>&1; then
+        JOB_TOOL=$(command -v telemetry-migrate)
+    else
+        JOB_TOOL=$repo/.build/release/telemetry-migrate
+    fi
+    [ -x "$JOB_TOOL" ] || job_fail "$caller" "no executable $JOB_TOOL (set TELEMETRY_MIGRATE_BIN, or run swift build -c release)"
+}
+
+# Sets JOB_REPORT and JOB_REJECTS to REPORT_DIR/<kind>-YYYY-MM-DDTHHMMSSZ.json and
+# .rejects.csv beside it (a -2, -3 ... suffix if a run in the same second left one).
+job_output_paths() {
+    local caller=$1 kind=$2
+    local dir=${REPORT_DIR:-/var/lib/telemetry-migrate/reports}
+    mkdir -p "$dir" 2>/dev/null || job_fail "$caller" "cannot create REPORT_DIR $dir"
+    [ -w "$dir" ] || job_fail "$caller" "cannot write to REPORT_DIR $dir"
+    local base
+    base="$dir/$kind-$(date -u +%Y-%m-%dT%H%M%SZ)"
+    local candidate=$base n=1
+    while [ -e "$candidate.json" ] || [ -e "$candidate.rejects.csv" ]; do
+        n=$((n + 1))
+        candidate="$base-$n"
+    done
+    JOB_REPORT=$candidate.json
+    JOB_REJECTS=$candidate.rejects.csv
+}
+
+# Sets JOB_COMMON_ARGS from MAX_REJECTS, METRICS_FILE, LOG_FORMAT, LOG_LEVEL and EXTRA_ARGS
+# (split on white space).
+job_common_args() {
+    JOB_COMMON_ARGS=()
+    [ -n "${MAX_REJECTS:-}" ] && JOB_COMMON_ARGS+=(--max-rejects "$MAX_REJECTS")
+    [ -n "${METRICS_FILE:-}" ] && JOB_COMMON_ARGS+=(--metrics-file "$METRICS_FILE")
+    [ -n "${LOG_FORMAT:-}" ] && JOB_COMMON_ARGS+=(--log-format "$LOG_FORMAT")
+    [ -n "${LOG_LEVEL:-}" ] && JOB_COMMON_ARGS+=(--log-level "$LOG_LEVEL")
+    if [ -n "${EXTRA_ARGS:-}" ]; then
+        local extra
+        read -r -a extra <<<"$EXTRA_ARGS"
+        JOB_COMMON_ARGS+=("${extra[@]}")
+    fi
+    return 0
+}
+
+# Runs the tool with the given arguments, then (when report paths are set) prints where the
+# report and rejected lines are; exits with the tool's exit code, unchanged.
+job_run() {
+    local caller=$1
+    shift
+    local status=0
+    "$JOB_TOOL" "$@" || status=$?
+    if [ -n "${JOB_REPORT:-}" ]; then
+        echo
+        local meaning
+        case $status in
+            0) meaning="ok" ;;
+            1) meaning="a dump failed; later dumps were not processed" ;;
+            2) meaning="usage or configuration error (is the database up?)" ;;
+            3) meaning="another run holds the lock" ;;
+            4) meaning="too many rejected lines (MAX_REJECTS)" ;;
+            *) meaning="unexpected" ;;
+        esac
+        echo "$caller: exit $status ($meaning)"
+        [ -f "$JOB_REPORT" ] && echo "$caller: report $JOB_REPORT"
+        if [ -f "$JOB_REJECTS" ]; then
+            local lines
+            lines=$(($(wc -l <"$JOB_REJECTS") - 1))
+            [ "$lines" -lt 0 ] && lines=0
+            echo "$caller: $lines rejected lines in $JOB_REJECTS"
+        fi
+    fi
+    exit "$status"
+}

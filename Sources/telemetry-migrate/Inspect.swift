@@ -16,8 +16,15 @@ struct Inspect: ParsableCommand {
         I/O error).
 
         Example:
-          telemetry-migrate inspect fixtures/dumps/*.gz
-          telemetry-migrate inspect --report json --retention-policy telemetry_rp dump.lp.gz | jq '.dumps[0].read'
+          $ telemetry-migrate inspect fixtures/dumps/20241007_plain_crlf_malformed.lp.gz
+          dump                                 status     read  other  malformed  products  ...
+          20241007_plain_crlf_malformed.lp.gz  completed    11      1          5         5  ...
+
+          20241007_plain_crlf_malformed.lp.gz: line-protocol, measurements cpu=1 telemetry=11
+            line 7:47: expected '=' after field key
+            line 8:52: missing timestamp
+            ...
+          $ telemetry-migrate inspect --report json --retention-policy telemetry_rp dump.lp.gz | jq '.dumps[0].read'
         """
     )
 

@@ -1,0 +1,40 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `telemetry-migrate inspect`, run as a built binary on the fixtures.
+@Suite struct InspectCommandTests {
+    static let available = FileManager.default.isExecutableFile(atPath: Package.executable)
+
+    @Test(.enabled(if: available)) func jsonReportOfTheFixtures() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: Paths.fixtures.appendingPathComponent("dumps").path)
+            .sorted().map { Paths.fixtures.appendingPathComponent("dumps/\($0)").path }
+        let result = run(Package.executable, ["inspect", "--report", "json"] + files)
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let dumps = try #require(json["dumps"] as? [[String: Any]])
+        #expect(dumps.map { $0["read"] as? Int } == [65, 122, 76, 108, 11])
+        #expect(dumps.map { $0["malformed"] as? Int } == [0, 0, 0, 0, 5])
+        #expect(dumps.map { $0["other_measurement"] as? Int } == [10, 0, 20, 0, 1])
+        #expect(dumps.map { $0["status"] as? String } == Array(repeating: "completed", count: 5))
+        #expect(dumps[0]["compression"] as? String == "gzip (2 members)")
+        let last = dumps[4]
+        #expect(last["first_time"] as? String == "2024-10-07T00:00:00.000000Z")
+        #expect(last["inserted"] is NSNull && last["error"] is NSNull)
+        let rejects = try #require(last["rejects"] as? [[String: Any]])
+        #expect(rejects.map { $0["line"] as? Int } == [7, 8, 9, 10, 11])
+        #expect(rejects.first?["reason"] as? String == "expected '=' after field key")
+    }
+
+    @Test(.enabled(if: available)) func unreadableDumpExitsOne() {
+        let result = run(Package.executable, ["inspect", Paths.fixtures.appendingPathComponent("corrupt/truncated.lp.gz").path])
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("unexpected end of file: gzip member 1 is truncated"))
+        #expect(result.stdout.contains("failed"))
+    }
+
+    @Test(.enabled(if: available)) func usageErrorsExitTwo() {
+        #expect(run(Package.executable, ["inspect"]).status == 2)
+        #expect(run(Package.executable, ["inspect", "--report", "xml", "x"]).status == 2)
+    }
+}

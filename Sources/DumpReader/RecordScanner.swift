@@ -84,7 +84,13 @@ final class RecordScanner {
     /// CSV when the first non-blank line is an `influx -format csv` header.
     private func detectFormat(final: Bool) -> DumpFormat? {
         var i = start
-        while i < end, buffer[i] == 0x0A || buffer[i] == 0x0D || buffer[i] == 0x20 || buffer[i] == 0x09 { i += 1 }
+        while true {
+            while i < end, buffer[i] == 0x0A || buffer[i] == 0x0D || buffer[i] == 0x20 || buffer[i] == 0x09 { i += 1 }
+            // An `ERR: ...` line the influx CLI printed before its CSV says nothing about the format.
+            guard end - i >= 4, buffer[i] == 0x45, buffer[i + 1] == 0x52, buffer[i + 2] == 0x52, buffer[i + 3] == 0x3A else { break }
+            guard let nl = newline(from: i, to: end) else { return final ? .lineProtocol : nil }
+            i = nl + 1
+        }
         let available = end - i
         for header in [Array("name,time".utf8), Array("name,tags,time".utf8)] {
             if available < header.count + 1 {

@@ -84,6 +84,14 @@ import Testing
         #expect(result.points.map(\.line) == [2, 4])
     }
 
+    @Test func errorLineBeforeTheHeaderStillDetectsCSV() throws {
+        let result = try parse("ERR: partial results\nname,time,product_imei,v\ntelemetry,1,7,2.5\n")
+        #expect(result.format == .csv)
+        #expect(result.rejects.map(\.reason) == ["influx CLI error line"])
+        #expect(result.points.map(\.value) == [.float(2.5)])
+        #expect(result.points.map(\.line) == [3])
+    }
+
     @Test func otherMeasurementRowsAreOther() throws {
         let result = try parse("name,time,product_imei,v\nanalysis,1,,1\n")
         #expect(result.rejects.isEmpty)

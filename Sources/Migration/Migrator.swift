@@ -195,6 +195,8 @@ public final class Migrator {
         let pointsBefore = state.pointsSoFar
         let bytesBefore = state.bytesDone
 
+        progress?(RunProgress(dump: dump.name, dumpIndex: index, dumpCount: count, bytesDone: bytesBefore,
+                              bytesTotal: bytesTotal, points: pointsBefore, elapsedSeconds: Date().timeIntervalSince(started)))
         do {
             return try connection.transaction(readOnly: configuration.dryRun) {
                 try store.stage { writer in

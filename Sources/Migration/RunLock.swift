@@ -2,6 +2,7 @@ import PostgresClient
 
 /// The advisory lock that makes a run unit's writer the only one.
 ///
+/// Advisory locks are scoped to the database, like the run's data.
 /// One key per unit ("all" today, a shard later), so workers of different shards never
 /// exclude each other. Session-level: released by `release()` or when the session ends,
 /// including when the process is killed.
@@ -38,7 +39,7 @@ struct RunLock {
                    to_char(a.backend_start AT TIME ZONE 'utc', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
             WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::bigint::oid AND l.objid = $2::bigint::oid
-              AND l.objsubid = 1
+              AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
             """, [.int(Int64(bits >> 32)), .int(Int64(bits & 0xffff_ffff))])
         guard let row = rows.first else { return nil }
         return "backend pid \(row.string(0) ?? "?") '\(row.string(1) ?? "")' from \(row.string(2) ?? "?") since \(row.string(3) ?? "?")"

@@ -14,6 +14,9 @@ struct SchemaCommand: ParsableCommand {
                 Applies the missing versioned migrations in one transaction and records them in \
                 migrate_schema_version. Safe to run repeatedly and concurrently.
                 Exit status: 0 done; 1 a migration failed (nothing applied); 2 the database is unreachable.
+
+                Example:
+                  DATABASE_URL=postgresql://migrator@db.example:5432/smartsolar telemetry-migrate schema apply
                 """)
 
         @OptionGroup var database: DatabaseOptions

@@ -157,7 +157,7 @@ public final class Migrator {
             let fingerprint = try? DumpFingerprint.of(path: path)
             let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64) ?? 0
             let skipped = fingerprint != nil && completed[name] == fingerprint
-            return PlannedDump(path: path, size: size ?? 0, fingerprint: fingerprint,
+            return PlannedDump(path: path, size: size, fingerprint: fingerprint,
                                report: DumpReport(name: name, status: skipped ? .skipped : .planned))
         }
     }

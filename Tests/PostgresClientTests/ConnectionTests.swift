@@ -116,7 +116,7 @@ struct ConnectionTests {
             let error = postgresError {
                 try db.transaction {
                     try db.execute("INSERT INTO k VALUES (1)")
-                    try db.transaction { try db.execute("INSERT INTO k VALUES (2)") }
+                    _ = try db.transaction { try db.execute("INSERT INTO k VALUES (2)") }
                 }
             }
             #expect(error?.sqlState == "25001")

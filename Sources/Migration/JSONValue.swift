@@ -1,3 +1,5 @@
+import TelemetryCore
+
 /// A minimal ordered JSON document, so report keys come out in the order DESIGN.md lists them.
 public indirect enum JSONValue: Sendable, Equatable {
     case null
@@ -27,7 +29,7 @@ public indirect enum JSONValue: Sendable, Equatable {
         case .bool(let b): out += b ? "true" : "false"
         case .int(let i): out += String(i)
         case .double(let d): out += d.isFinite ? String(d) : "null"
-        case .string(let s): JSONValue.escape(s, into: &out)
+        case .string(let s): JSONString.append(s, to: &out)
         case .array(let items):
             guard !items.isEmpty else { out += "[]"; return }
             out += "["
@@ -43,29 +45,11 @@ public indirect enum JSONValue: Sendable, Equatable {
             for (index, (key, value)) in members.enumerated() {
                 if index > 0 { out += "," }
                 out += newline
-                JSONValue.escape(key, into: &out)
+                JSONString.append(key, to: &out)
                 out += pretty ? ": " : ":"
                 value.write(into: &out, pretty: pretty, indent: indent + 1)
             }
             out += closing + "}"
         }
-    }
-
-    static func escape(_ s: String, into out: inout String) {
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        out += "\""
     }
 }

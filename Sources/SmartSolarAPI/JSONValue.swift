@@ -1,3 +1,4 @@
+import TelemetryCore
 /// A parsed JSON document, as the `q` parameter carries it. Integers that fit an `Int64`
 /// stay integers; other numbers are doubles.
 public indirect enum JSONValue: Sendable, Hashable, Decodable {
@@ -48,23 +49,7 @@ struct JSONWriter {
 
     mutating func raw(_ s: String) { text += s }
 
-    mutating func string(_ s: String) {
-        text += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": text += "\\\""
-            case "\\": text += "\\\\"
-            case "\n": text += "\\n"
-            case "\r": text += "\\r"
-            case "\t": text += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: text.unicodeScalars.append(scalar)
-            }
-        }
-        text += "\""
-    }
+    mutating func string(_ s: String) { JSONString.append(s, to: &text) }
 
     mutating func int(_ v: Int64) { text += String(v) }
     mutating func null() { text += "null" }

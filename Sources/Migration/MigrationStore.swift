@@ -5,9 +5,10 @@ import TelemetryCore
 /// The SQL of a run, on one connection. Every statement names `product_imei` in its keys,
 /// so it stays valid on tables distributed by `product_imei` (Citus).
 ///
-/// Candidates of a dump are copied into a session temporary table, `migrate_stage`, then
-/// deduplicated (last one in the file wins) and inserted in one statement. The stage has
-/// `ON COMMIT DELETE ROWS`, so each dump's transaction starts with it empty.
+/// Candidates of a dump either go straight into `telemetry` or are copied into a session
+/// temporary table, `migrate_stage`, then deduplicated (last one in the file wins) and
+/// inserted in one statement (see `DumpPath`). The stage has `ON COMMIT DELETE ROWS`, so
+/// each dump's transaction starts with it empty.
 struct MigrationStore {
     let connection: PostgresConnection
     let unit: String
@@ -67,6 +68,41 @@ struct MigrationStore {
     func stage(_ produce: (inout BinaryCopyWriter) throws -> Void) throws {
         _ = try connection.copyIn(
             "COPY migrate_stage (seq, product_imei, field, time, value, value_text) FROM STDIN (FORMAT binary)", produce)
+    }
+
+    /// Copies rows a closure produces straight into `telemetry` (see `DumpPath.direct` for
+    /// when that is valid). Fails with SQLSTATE 23505 when a row's key is already there.
+    func copyIntoTelemetry(_ produce: (inout BinaryCopyWriter) throws -> Void) throws {
+        _ = try connection.copyIn(
+            "COPY telemetry (product_imei, field, time, value, value_text) FROM STDIN (FORMAT binary)", produce)
+    }
+
+    /// For a dry run's staged candidates, all distinct: per product, how many were staged
+    /// and how many of those already have their row in `telemetry`.
+    func stagedPresence() throws -> [String: (staged: Int, present: Int)] {
+        var map = [String: (staged: Int, present: Int)]()
+        for row in try connection.query("""
+            SELECT s.product_imei, count(*),
+                   count(*) FILTER (WHERE EXISTS (SELECT 1 FROM telemetry t
+                       WHERE t.product_imei = s.product_imei AND t.field = s.field AND t.time = s.time))
+            FROM migrate_stage s GROUP BY s.product_imei
+            """) {
+            if let imei = row.string(0) { map[imei] = (Int(row.int64(1) ?? 0), Int(row.int64(2) ?? 0)) }
+        }
+        return map
+    }
+
+    /// Adds rows a dry run would have inserted to `migrate_dry_inserted`.
+    func rememberDryRunRows(_ rows: [(imei: String, field: String, time: Int64)]) throws {
+        guard !rows.isEmpty else { return }
+        _ = try connection.copyIn("COPY migrate_dry_inserted (product_imei, field, time) FROM STDIN (FORMAT binary)") { writer in
+            for row in rows {
+                writer.startRow(columnCount: 3)
+                writer.write(row.imei)
+                writer.write(row.field)
+                writer.writeTimestamp(micros: row.time)
+            }
+        }
     }
 
     /// Inserts the staged candidates, last one per (product_imei, field, time) winning, and
@@ -176,6 +212,16 @@ func arrayLiteral(_ elements: [String]) -> String {
 }
 
 extension BinaryCopyWriter {
+    /// One `telemetry` row.
+    mutating func appendTelemetry(imei: String, field: String, time: Int64, value: Double?, text: String?) {
+        startRow(columnCount: 5)
+        write(imei)
+        write(field)
+        writeTimestamp(micros: time)
+        write(value)
+        write(text)
+    }
+
     /// One stage row. `sequence` grows with the position in the dump, so that the last
     /// candidate of a (product_imei, field, time) wins.
     mutating func appendStaged(sequence: Int64, imei: String, field: String, time: Int64, value: Double?, text: String?) {

@@ -64,6 +64,8 @@ public final class Migrator {
         var pointsSoFar = 0
         var bytesDone: UInt64 = 0
         var runID: Int64?
+        /// A nightly dry run's memory of the rows it would have inserted (nil otherwise).
+        var dryRun: DryRunMemory?
     }
 
     /// Runs to the end or to the first failed dump. Throws `UsageError` (exit 2) for a
@@ -105,6 +107,9 @@ public final class Migrator {
         }
         report.runID = state.runID
         state.watermarks = try store.watermarks()
+        if configuration.dryRun && configuration.mode == .nightly {
+            state.dryRun = DryRunMemory(committed: state.watermarks)
+        }
         let completed = configuration.mode == .nightly ? try store.completedDumps() : [:]
         let plan = plan(completed: completed)
         report.dumps = plan.map(\.report)
@@ -119,7 +124,9 @@ public final class Migrator {
                 dumpReport.status = configuration.dryRun ? .planned : .completed
                 apply(outcome, to: &state)
                 report.dumps[index] = dumpReport
-                logger.info("dump finished", metadata: dumpReport.counts.logMetadata(file: entry.path))
+                var metadata = dumpReport.counts.logMetadata(file: entry.path)
+                metadata["dump.path"] = "\(outcome.path.rawValue)"
+                logger.info("dump finished", metadata: metadata)
             } catch {
                 dumpReport.status = .failed
                 dumpReport.error = Migrator.describe(error)
@@ -166,9 +173,12 @@ public final class Migrator {
 
     struct DumpOutcome {
         var counts: DumpCounts
-        /// Max candidate time per product: the watermark advances of this dump.
-        var advances: [String: Int64]
+        /// Per product with a candidate: its latest candidate time (the watermark advance),
+        /// and, in a nightly dry run, the fields at that time.
+        var tally: [String: ProductTally.Entry]
         var insertedPerProduct: [String: Int]
+        /// The path the dump took.
+        var path: DumpPath
     }
 
     /// A failure inside a dump, with the counts gathered until then.
@@ -182,91 +192,61 @@ public final class Migrator {
         var description: String { "more than \(limit) rejected lines (--max-rejects \(limit))" }
     }
 
-    /// Reads one dump and applies it in one transaction (read-only in a dry run).
+    /// Reads one dump and applies it in one transaction (read-only in a dry run), on the
+    /// path `DumpPath.first` names; when that path refuses the dump, on the staged path.
     private func migrate(_ entry: PlannedDump, index: Int, of count: Int, state: inout RunState,
                          bytesTotal: UInt64, started: Date) throws -> DumpOutcome {
         let dump = try DumpFile(path: entry.path, options: configuration.reader)
-        var counts = DumpCounts()
-        var advances = [String: Int64]()
-        var candidates: Int64 = 0
-        let watermarks = state.watermarks
-        let products = state.products
-        let rejectsBefore = state.rejectsSoFar
-        let pointsBefore = state.pointsSoFar
         let bytesBefore = state.bytesDone
+        let pointsBefore = state.pointsSoFar
+        let report = { [progress] (points: Int, bytes: UInt64) -> Void in
+            progress?(RunProgress(dump: dump.name, dumpIndex: index, dumpCount: count, bytesDone: bytesBefore + bytes,
+                                  bytesTotal: bytesTotal, points: pointsBefore + points,
+                                  elapsedSeconds: Date().timeIntervalSince(started)))
+        }
+        report(0, 0)
+        var input = PassInput(entry: entry, dump: dump, watermarks: state.watermarks, products: state.products,
+                              runID: state.runID, rejectsBefore: state.rejectsSoFar, rejectsReportedThrough: 0, progress: report)
+        let path = DumpPath.first(for: configuration)
+        var reached = 0
+        do {
+            return try pass(path, input, memory: &state.dryRun, reachedLine: &reached)
+        } catch let failure as DumpFailure where failure.underlying is PathRefused {
+            logger.info("dump read again on the staged path", metadata: [
+                "dump.file": "\(entry.path)", "dump.path": "\(path.rawValue)", "reason": "\(failure.underlying)",
+            ])
+            // The first pass reported the rejects up to where it stopped; report only the rest.
+            input.rejectsReportedThrough = reached
+            return try pass(.staged, input, memory: &state.dryRun, reachedLine: &reached)
+        }
+    }
 
-        progress?(RunProgress(dump: dump.name, dumpIndex: index, dumpCount: count, bytesDone: bytesBefore,
-                              bytesTotal: bytesTotal, points: pointsBefore, elapsedSeconds: Date().timeIntervalSince(started)))
+    private func pass(_ path: DumpPath, _ input: PassInput, memory: inout DryRunMemory?,
+                      reachedLine: inout Int) throws -> DumpOutcome {
+        var counts = DumpCounts()
         do {
             return try connection.transaction(readOnly: configuration.dryRun) {
-                try store.stage { writer in
-                    try dump.read { event in
-                        switch event {
-                        case .point(let point):
-                            counts.read += 1
-                            let time = UTCTime.micros(fromNanos: point.time)
-                            counts.observe(time: time)
-                            switch classifier.classify(imei: point.imei, time: time,
-                                                       isProduct: products.contains(point.imei),
-                                                       watermark: watermarks[point.imei]) {
-                            case .candidate:
-                                candidates += 1
-                                let (value, text) = point.value.columns
-                                writer.appendStaged(sequence: candidates, imei: point.imei, field: point.field,
-                                                    time: time, value: value, text: text)
-                                advances[point.imei] = Watermark.advanced(advances[point.imei], to: time)
-                            case .stale:
-                                counts.stale += 1
-                            case .filtered:
-                                counts.filtered += 1
-                            case .unknownProduct:
-                                counts.unknownProduct += 1
-                                rejects?.reject(file: dump.name, line: point.line, column: nil,
-                                                reason: "unknown product \(point.imei)", raw: point.summary)
-                                try checkRejects(rejectsBefore + counts.rejects)
-                            }
-                            if counts.read & 0xFFFF == 0 {
-                                progress?(RunProgress(dump: dump.name, dumpIndex: index, dumpCount: count,
-                                                      bytesDone: bytesBefore + dump.bytesConsumed, bytesTotal: bytesTotal,
-                                                      points: pointsBefore + counts.read,
-                                                      elapsedSeconds: Date().timeIntervalSince(started)))
-                            }
-                        case .other:
-                            counts.otherMeasurement += 1
-                        case .malformed(let reject):
-                            counts.malformed += 1
-                            rejects?.reject(file: reject.file, line: reject.line, column: reject.column,
-                                            reason: reject.reason, raw: reject.raw)
-                            try checkRejects(rejectsBefore + counts.rejects)
-                        }
-                    }
+                switch path {
+                case .direct: try directPass(input, counts: &counts, reachedLine: &reachedLine)
+                case .staged: try stagedPass(input, memory: &memory, counts: &counts, reachedLine: &reachedLine)
+                case .counted: try countedPass(input, memory: memory, counts: &counts, reachedLine: &reachedLine)
                 }
-                let (distinct, insertedPerProduct) = try store.insertStaged(dryRun: configuration.dryRun)
-                counts.duplicates = Int(candidates) - distinct
-                counts.inserted = insertedPerProduct.values.reduce(0, +)
-                counts.present = distinct - counts.inserted
-                if !configuration.dryRun {
-                    try store.advanceWatermarks(advances, actor: configuration.actor)
-                    if configuration.mode == .nightly, let fingerprint = entry.fingerprint {
-                        try store.recordCompletedDump(name: dump.name, fingerprint: fingerprint, runID: state.runID, counts: counts)
-                    }
-                }
-                return DumpOutcome(counts: counts, advances: advances, insertedPerProduct: insertedPerProduct)
             }
         } catch {
             throw DumpFailure(underlying: error, counts: counts)
         }
     }
 
-    private func checkRejects(_ total: Int) throws {
+    func checkRejects(_ total: Int) throws {
         if let limit = configuration.maxRejects, total > limit { throw TooManyRejects(limit: limit) }
     }
 
     /// Carries a committed (or, in a dry run, planned) dump into the run's state.
     private func apply(_ outcome: DumpOutcome, to state: inout RunState) {
-        for (imei, time) in outcome.advances {
+        state.dryRun?.remember(outcome.tally, watermarksBefore: state.watermarks)
+        for (imei, entry) in outcome.tally {
             let before = state.watermarks[imei]
-            let after = Watermark.advanced(before, to: time)
+            let after = Watermark.advanced(before, to: entry.latest)
             state.watermarks[imei] = after
             var product = state.productReports[imei]
                 ?? ProductReport(imei: imei, watermarkBefore: before, watermarkAfter: before, rows: 0)

@@ -43,9 +43,16 @@ public struct RunConfiguration: Sendable {
     public var maxRejects: Int?
     /// Written into the audit columns (`created_by`, `modified_by`).
     public var actor: String
+    /// Take the staged path for every dump (see `DumpPath`): slower, never needed for
+    /// correctness; for comparing the paths and as an operator's fallback.
+    public var stagedOnly: Bool
+    /// The most candidates exactly at W(p) that the direct path keeps in memory while its
+    /// COPY runs; with more, it reads the dump a second time for them.
+    public var atWatermarkBuffer: Int
 
     public init(mode: RunMode, dryRun: Bool = false, dumps: [String], reader: ReaderOptions = ReaderOptions(),
-                unit: String = "all", maxRejects: Int? = nil, actor: String = "telemetry-migrate") {
+                unit: String = "all", maxRejects: Int? = nil, actor: String = "telemetry-migrate",
+                stagedOnly: Bool = false, atWatermarkBuffer: Int = 1 << 16) {
         self.mode = mode
         self.dryRun = dryRun
         self.dumps = dumps
@@ -53,5 +60,7 @@ public struct RunConfiguration: Sendable {
         self.unit = unit
         self.maxRejects = maxRejects
         self.actor = actor
+        self.stagedOnly = stagedOnly
+        self.atWatermarkBuffer = atWatermarkBuffer
     }
 }

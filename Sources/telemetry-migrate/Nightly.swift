@@ -28,7 +28,8 @@ struct Nightly: ParsableCommand {
     func run() throws {
         let configuration = RunConfiguration(
             mode: .nightly, dryRun: options.dryRun, dumps: try options.dumpPaths(), reader: reader.readerOptions,
-            maxRejects: options.maxRejects, actor: Actor.current)
+            maxRejects: options.maxRejects, actor: Actor.current, stagedOnly: options.stagedOnly,
+            atWatermarkBuffer: options.atWatermarkBuffer)
         try MigrationCommand.execute(configuration, database: database, report: report, options: options)
     }
 }

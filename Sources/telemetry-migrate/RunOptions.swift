@@ -61,6 +61,15 @@ struct RunOptionGroup: ParsableArguments {
     @Flag(name: .customLong("dry-run"), help: "Classify and report, write nothing (read-only transactions).")
     var dryRun = false
 
+    @Flag(name: .customLong("staged-only"),
+          help: "Copy every dump through the deduplicating stage instead of straight into telemetry: slower, same rows and counts.")
+    var stagedOnly = false
+
+    @Option(name: .customLong("at-watermark-buffer"),
+            help: ArgumentHelp("Candidates exactly at a watermark kept in memory per dump before it is read twice.",
+                               visibility: .hidden))
+    var atWatermarkBuffer = 1 << 16
+
     @Option(name: .customLong("reject-file"), help: "Write rejected lines (file, line, column, reason, raw) to this CSV file.")
     var rejectFile: String?
 
@@ -78,6 +87,7 @@ struct RunOptionGroup: ParsableArguments {
     func validate() throws {
         if dumps == nil && files.isEmpty { throw ValidationError("give --dumps DIR or dump files") }
         if let maxRejects, maxRejects < 0 { throw ValidationError("--max-rejects must be 0 or more") }
+        if atWatermarkBuffer < 0 { throw ValidationError("--at-watermark-buffer must be 0 or more") }
     }
 
     /// The dumps to process: the directory's, then the explicit files, in byte order of name.

@@ -8,12 +8,14 @@ import TestSupport
 enum DumpLine: Sendable {
     case point(imei: String, field: String, value: ModelValue, timeNanos: Int64, measurement: String = "telemetry")
     case malformed(String)
+    /// A comment line, such as the export's `# writing wal data`.
+    case comment(String)
 
     var text: String {
         switch self {
         case .point(let imei, let field, let value, let time, let measurement):
             return "\(measurement),product_imei=\(imei) \(field)=\(value.lineProtocol) \(time)"
-        case .malformed(let text):
+        case .malformed(let text), .comment(let text):
             return text
         }
     }
@@ -323,6 +325,88 @@ struct RandomDumpSet {
     func name(_ index: Int) -> String {
         String(format: "202410%02d_dump.lp.gz", index + 1)
     }
+}
+
+/// Dumps as `influx_inspect export` writes them: series by series (product, then field),
+/// each in time order, the fields of a product sharing their instants. Each dump after the
+/// first repeats the previous dump's last instant, so every series meets its product's
+/// watermark exactly (sometimes with another value, which must not replace the row), and
+/// some products send a late point first (stale). A dump in `repeating` ends with a WAL
+/// section that writes some of its points again with new values: the last one wins.
+struct ExportDumpSet {
+    var products: [String]
+    var dumps: [[DumpLine]]
+
+    init(seed: UInt64, dumpCount: Int = 5, productCount: Int = 12, instantsPerDump: Int = 6, repeating: Set<Int> = []) {
+        var rng = SeededRandom(seed: seed)
+        let products = (0..<productCount).map { i in String(200_000_000_000_000 + i * 7919 + Int(seed % 1000)) }
+        self.products = products
+        let day: Int64 = 86_400_000_000_000
+        let base: Int64 = 1_727_740_800_000_000_000  // 2024-10-01
+        let step = day / Int64(instantsPerDump)
+        func instant(_ dump: Int, _ k: Int, _ product: Int) -> Int64 {
+            base + Int64(dump) * day + Int64(k) * step + Int64(product) * 1_000
+        }
+        func value(_ field: String) -> ModelValue {
+            switch field {
+            case "fault": .text(["E12 low \"battery\"", "ok", "back\\slash"].randomElement(using: &rng)!)
+            case "charging": .boolean(Bool.random(using: &rng))
+            case "state_of_charge_percent": .integer(Int64.random(in: 0...100, using: &rng))
+            default: .number((Double.random(in: -50...50, using: &rng) * 1000).rounded() / 1000)
+            }
+        }
+        dumps = (0..<dumpCount).map { index in
+            var lines: [DumpLine] = []
+            for (p, imei) in products.enumerated() {
+                for (f, field) in RandomDumpSet.fields.enumerated() where (p + f) % 5 != 4 {  // sparse fields
+                    if index > 0, p % 4 == 1 {  // late: before the watermark, so stale
+                        lines.append(.point(imei: imei, field: field, value: value(field), timeNanos: instant(index - 1, 1, p)))
+                    }
+                    if index > 0 {  // the previous dump's last instant: exactly at the watermark
+                        lines.append(.point(imei: imei, field: field, value: value(field),
+                                            timeNanos: instant(index - 1, instantsPerDump - 1, p)))
+                    }
+                    for k in 0..<instantsPerDump {
+                        lines.append(.point(imei: imei, field: field, value: value(field), timeNanos: instant(index, k, p)))
+                    }
+                }
+                if p == productCount / 2 {
+                    lines.append(.point(imei: "999999999999993", field: "voltage", value: .number(1), timeNanos: instant(index, 0, p)))
+                    lines.append(.malformed("telemetry,product_imei=\(imei) voltage=oops \(instant(index, 0, p))"))
+                    lines.append(.point(imei: imei, field: "cycles", value: .integer(3), timeNanos: instant(index, 0, p),
+                                        measurement: "analysis"))
+                }
+            }
+            if repeating.contains(index) {
+                lines.append(.comment("# writing wal data"))
+                for p in stride(from: 0, to: productCount, by: 3) {
+                    lines.append(.point(imei: products[p], field: "voltage", value: .number(Double(p) + 0.5),
+                                        timeNanos: instant(index, 2, p)))
+                }
+            }
+            return lines
+        }
+    }
+
+    func write(_ range: Range<Int>, to directory: URL) throws {
+        for index in range {
+            try DumpWriter.write(dumps[index], to: directory.appendingPathComponent(String(format: "202410%02d_export.lp.gz", index + 1)))
+        }
+    }
+}
+
+/// A report's per-dump counts and per-product outcome, as one comparable text: equal for
+/// two runs that did the same, whatever path each took and whether it was a dry run.
+func comparableReport(_ report: [String: Any]) -> String {
+    let dumps = report.dumps.map { dump in
+        ["name", "read", "inserted", "stale", "present", "unknown_product", "other_measurement", "malformed",
+         "duplicates", "first_time", "last_time"].map { "\(dump[$0] ?? "nil")" }.joined(separator: ",")
+            + ",\(dump["status"] as? String == "skipped" ? "skipped" : "done")"
+    }
+    let products = (report["products"] as? [[String: Any]] ?? []).map { product in
+        product.keys.sorted().map { "\($0)=\(product[$0]!)" }.joined(separator: ",")
+    }
+    return (dumps + products).joined(separator: "\n")
 }
 
 /// Expects the database's migrated data to equal `expected`, saying what differs when not.

@@ -7,38 +7,55 @@ import TestSupport
 struct ProcessTests {
     /// Killing the process with SIGKILL at many moments, then running again, ends in the
     /// state of one uninterrupted run.
+    /// Random dumps, with repeated points: the staged path.
     @Test func killedAtRandomMomentsAndRerunEqualsOneUninterruptedRun() throws {
         let set = RandomDumpSet(seed: 7, dumpCount: 10, pointsPerDump: 1500, productCount: 40)
         let dir = try Package.temporaryDirectory("dumps")
         try set.write(0..<set.dumps.count, to: dir)
         var model = ReferenceModel(products: Set(set.products))
         model.nightly(set.dumps)
+        try killAndRerun(dir, products: set.products, model: model, kills: 20)
+    }
 
+    /// Export-ordered dumps: the direct path, and the stage for points at the watermark.
+    @Test func killedOnTheDirectPathAndRerunEqualsOneUninterruptedRun() throws {
+        let set = ExportDumpSet(seed: 8, dumpCount: 6, productCount: 30, instantsPerDump: 20)
+        let dir = try Package.temporaryDirectory("dumps")
+        try set.write(0..<set.dumps.count, to: dir)
+        var model = ReferenceModel(products: Set(set.products))
+        model.nightly(set.dumps)
+        try killAndRerun(dir, products: set.products, model: model, kills: 10)
+    }
+
+    /// Kills a nightly run over `dir` `kills` times at moments spread over it, each time
+    /// running it again to the end, and expects the model's state every time.
+    private func killAndRerun(_ dir: URL, products: [String], model: ReferenceModel, kills: Int) throws {
         // The uninterrupted run, timed, against which kills are spread.
         let reference = try TestDatabase.create(label: "uninterrupted")
         defer { reference.drop() }
         let referenceTool = Tool(db: reference)
-        try referenceTool.prepare(products: set.products)
+        try referenceTool.prepare(products: products)
         let start = Date()
         let (whole, _) = try referenceTool.nightly(dir)
         let duration = Date().timeIntervalSince(start)
         #expect(whole.status == 0, "\(whole.stderr)")
         try expectState(reference, equals: model.state)
+        #expect(duration > 0.3, "a run long enough to be killed midway (\(duration) s)")
 
         let db = try TestDatabase.create(label: "killed")
         defer { db.drop() }
         let tool = Tool(db: db)
-        try tool.prepare(products: set.products)
+        try tool.prepare(products: products)
         var rng = SeededRandom(seed: 99)
         var killedMidRun = 0
         var rounds = 0
-        // Twenty kills that land mid-run, at moments spread over the whole run (connection,
+        // Kills that land mid-run, at moments spread over the whole run (connection,
         // early and late dumps, commits); a round whose run finished first is tried again
         // earlier. Each round starts from empty and is run again to the end after the kill.
-        while killedMidRun < 20 && rounds < 40 {
+        while killedMidRun < kills && rounds < 3 * kills {
             rounds += 1
             try db.psql("TRUNCATE telemetry, product_migration_history, migrate_dump, migrate_run")
-            let delay = duration * (Double(killedMidRun) + Double.random(in: 0..<1, using: &rng)) / 21
+            let delay = duration * (Double(killedMidRun) + Double.random(in: 0..<1, using: &rng)) / Double(kills + 1)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: Package.executable)
             process.arguments = ["nightly", "--dumps", dir.path, "--database-url", db.url, "--report", "json"]
@@ -61,7 +78,7 @@ struct ProcessTests {
             #expect(rerun.status == 0, "\(rerun.stderr)")
             try expectState(db, equals: model.state, "round \(rounds), killed after \(delay) s")
         }
-        #expect(killedMidRun == 20, "only \(killedMidRun) kills landed mid-run in \(rounds) rounds")
+        #expect(killedMidRun == kills, "only \(killedMidRun) kills landed mid-run in \(rounds) rounds")
         let runs = try db.psql("SELECT count(*) FILTER (WHERE status = 'running') FROM migrate_run")
         #expect(runs.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "killed runs are marked aborted")
     }

@@ -176,9 +176,12 @@ struct LineProtocolParser {
         return bytes.withUnsafeBufferPointer { intern($0, tagValue: tagValue) }
     }
 
+    /// Up to 15 UTF-8 bytes, a String is stored inline (no allocation), so interning only pays
+    /// for longer names; IMEIs (15 digits at most) never touch the table.
     @inline(__always)
     private mutating func intern(_ bytes: UnsafeBufferPointer<UInt8>, tagValue: Bool) -> String {
-        tagValue ? tagValues.intern(bytes) : names.intern(bytes)
+        if bytes.count <= 15 { return String(decoding: bytes, as: UTF8.self) }
+        return tagValue ? tagValues.intern(bytes) : names.intern(bytes)
     }
 
     /// The end of the series key (measurement and tags) starting at `start`: the first unescaped space.
@@ -262,7 +265,8 @@ struct LineProtocolParser {
             return .malformed(column: nil, reason: "missing product_imei tag")
         }
         if tagsEnd == seriesEnd {
-            lastSeries.bytes = Array(UnsafeBufferPointer(rebasing: p[start..<seriesEnd]))
+            lastSeries.bytes.removeAll(keepingCapacity: true)
+            lastSeries.bytes.append(contentsOf: UnsafeBufferPointer(rebasing: p[start..<seriesEnd]))
             lastSeries.measurement = measurement
             lastSeries.imei = imei
             lastSeries.selected = selected
@@ -305,7 +309,8 @@ struct LineProtocolParser {
             if !isIMEIField {
                 if !Self.same(lastFieldKey, p, keyRange) {
                     lastFieldName = name(p, keyRange, escaped: escapedKey, measurement: false)
-                    lastFieldKey = Array(UnsafeBufferPointer(rebasing: p[keyRange]))
+                    lastFieldKey.removeAll(keepingCapacity: true)
+                    lastFieldKey.append(contentsOf: UnsafeBufferPointer(rebasing: p[keyRange]))
                 }
                 fields.append(ParsedField(key: lastFieldName, value: value))
             }

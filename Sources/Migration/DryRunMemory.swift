@@ -3,44 +3,49 @@
 /// later dump's candidates at or after it, so the only rows they can meet are those exactly
 /// at W(p). This remembers their fields, product by product.
 struct DryRunMemory {
-    /// W(p) as committed when the run started: only a candidate at this time can find its
-    /// row in `telemetry`.
-    let committed: [String: Int64]
-    /// Fields of the rows that earlier dumps of this run would insert exactly at the dry W(p).
-    private(set) var fieldsAtWatermark: [String: [String]] = [:]
+    /// W(p) by product id as committed when the run started: only a candidate at this time
+    /// can find its row in `telemetry`.
+    let committed: [Int64?]
+    /// By product id: fields of the rows that earlier dumps of this run would insert exactly
+    /// at the dry W(p).
+    private var fieldsAtWatermark: [[String]]
     /// True when `fieldsAtWatermark` holds rows that `migrate_dry_inserted` (which the staged
     /// path consults) does not have yet.
     var unsaved = false
 
-    init(committed: [String: Int64]) {
+    init(committed: [Int64?]) {
         self.committed = committed
+        fieldsAtWatermark = [[String]](repeating: [], count: committed.count)
     }
 
-    /// Whether an earlier dump of this run would insert (imei, field) at the dry W(p).
-    func wouldInsert(imei: String, field: String) -> Bool {
-        fieldsAtWatermark[imei]?.contains(field) ?? false
+    /// Whether an earlier dump of this run would insert (product, field) at the dry W(p).
+    func wouldInsert(product: Int32, field: String) -> Bool {
+        fieldsAtWatermark[Int(product)].contains(field)
     }
 
     /// Takes in a dump's candidates, given the dry watermarks before it: a product whose
     /// watermark moves keeps only the fields at its new watermark; one that stays adds them.
-    mutating func remember(_ tally: [String: ProductTally.Entry], watermarksBefore: [String: Int64]) {
-        for (imei, entry) in tally {
-            let before = watermarksBefore[imei]
-            if before == nil || entry.latest > before! {
-                fieldsAtWatermark[imei] = entry.fieldsAtLatest
-            } else if entry.latest == before! {
-                var fields = fieldsAtWatermark[imei] ?? []
-                for field in entry.fieldsAtLatest where !fields.contains(field) { fields.append(field) }
-                fieldsAtWatermark[imei] = fields
+    mutating func remember(_ tally: ProductTally, watermarksBefore: [Int64?]) {
+        for id in tally.touched {
+            let latest = tally.latest(id)
+            guard let before = watermarksBefore[Int(id)], latest <= before else {
+                fieldsAtWatermark[Int(id)] = tally.fieldsAtLatest(id)
+                unsaved = true
+                continue
             }
-            unsaved = true
+            if latest == before {
+                for field in tally.fieldsAtLatest(id) where !fieldsAtWatermark[Int(id)].contains(field) {
+                    fieldsAtWatermark[Int(id)].append(field)
+                }
+                unsaved = true
+            }
         }
     }
 
     /// The remembered rows, for `migrate_dry_inserted`, given the dry watermarks.
-    func rows(watermarks: [String: Int64]) -> [(imei: String, field: String, time: Int64)] {
-        fieldsAtWatermark.flatMap { imei, fields in
-            watermarks[imei].map { time in fields.map { (imei: imei, field: $0, time: time) } } ?? []
+    func rows(watermarks: [Int64?], products: ProductIndex) -> [(imei: String, field: String, time: Int64)] {
+        fieldsAtWatermark.indices.flatMap { i in
+            watermarks[i].map { time in fieldsAtWatermark[i].map { (imei: products.imeis[i], field: $0, time: time) } } ?? []
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import PostgresClient
+import TelemetryCore
 
 /// How far the migration is behind, measured on the database's clock.
 public struct MigrationLag: Sendable, Equatable {
@@ -143,17 +144,10 @@ public struct RunMetrics: Sendable {
     }
 
     static func writeAtomically(_ text: String, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        let temporary = url.deletingLastPathComponent()
-            .appendingPathComponent(".\(url.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).tmp")
         do {
-            try Data(text.utf8).write(to: temporary)
-            guard rename(temporary.path, url.path) == 0 else {
-                throw MetricsError(String(cString: strerror(errno)))
-            }
+            try OutputFile.write(text, to: path)
         } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            throw UsageError("cannot write the metrics file \(path): \(error)")
+            throw UsageError("cannot write the metrics file \(path): \(error.localizedDescription)")
         }
     }
 

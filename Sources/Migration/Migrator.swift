@@ -56,10 +56,13 @@ public final class Migrator {
 
     /// State carried from dump to dump.
     private struct RunState {
-        var products: Set<String> = []
-        /// W(p) as committed (or, in a dry run, as it would be) after the last dump.
-        var watermarks: [String: Int64] = [:]
-        var productReports: [String: ProductReport] = [:]
+        var products = ProductIndex([])
+        /// W(p) by product id as committed (or, in a dry run, as it would be) after the last dump.
+        var watermarks: [Int64?] = []
+        /// W(p) by product id when the run started, for the report.
+        var watermarksBefore: [Int64?] = []
+        /// Rows inserted by product id; nil for a product no dump touched.
+        var rows: [Int?] = []
         var rejectsSoFar = 0
         var pointsSoFar = 0
         var bytesDone: UInt64 = 0
@@ -93,9 +96,9 @@ public final class Migrator {
 
         var state = RunState()
         try store.prepareSession(dryRun: configuration.dryRun)
-        state.products = try store.productIMEIs()
+        state.products = ProductIndex(try store.productIMEIs())
         if case .backfill(let selection) = configuration.mode {
-            let unknown = selection.imeis.subtracting(state.products).sorted()
+            let unknown = selection.imeis.filter { state.products.id(of: $0) == nil }.sorted()
             guard unknown.isEmpty else {
                 throw UsageError("not a product: \(unknown.joined(separator: ", ")) (backfill takes IMEIs from the product table)")
             }
@@ -106,7 +109,9 @@ public final class Migrator {
                                               pid: ProcessInfo.processInfo.processIdentifier)
         }
         report.runID = state.runID
-        state.watermarks = try store.watermarks()
+        state.watermarks = state.products.byID(try store.watermarks())
+        state.watermarksBefore = state.watermarks
+        state.rows = [Int?](repeating: nil, count: state.products.count)
         if configuration.dryRun && configuration.mode == .nightly {
             state.dryRun = DryRunMemory(committed: state.watermarks)
         }
@@ -139,7 +144,12 @@ public final class Migrator {
             }
             state.bytesDone += entry.size
         }
-        report.products = state.productReports.values.sorted { $0.imei < $1.imei }
+        report.products = state.rows.indices.compactMap { i in
+            state.rows[i].map { rows in
+                ProductReport(imei: state.products.imeis[i], watermarkBefore: state.watermarksBefore[i],
+                              watermarkAfter: state.watermarks[i], rows: rows)
+            }
+        }
         let result = finish()
         if let runID = report.runID {
             try? store.finishRun(runID, report: result, exitCode: result.status.exitCode)
@@ -173,10 +183,9 @@ public final class Migrator {
 
     struct DumpOutcome {
         var counts: DumpCounts
-        /// Per product with a candidate: its latest candidate time (the watermark advance),
-        /// and, in a nightly dry run, the fields at that time.
-        var tally: [String: ProductTally.Entry]
-        var insertedPerProduct: [String: Int]
+        /// Per product with a candidate: its latest candidate time (the watermark advance), its
+        /// rows, and, in a nightly dry run, the fields at that time.
+        var tally: ProductTally
         /// The path the dump took.
         var path: DumpPath
     }
@@ -205,7 +214,7 @@ public final class Migrator {
                                   elapsedSeconds: Date().timeIntervalSince(started)))
         }
         report(0, 0)
-        var input = PassInput(entry: entry, dump: dump, watermarks: state.watermarks, products: state.products,
+        var input = PassInput(entry: entry, dump: dump, products: state.products, watermarks: state.watermarks,
                               runID: state.runID, rejectsBefore: state.rejectsSoFar, rejectsReportedThrough: 0, progress: report)
         let path = DumpPath.first(for: configuration)
         var reached = 0
@@ -244,15 +253,10 @@ public final class Migrator {
     /// Carries a committed (or, in a dry run, planned) dump into the run's state.
     private func apply(_ outcome: DumpOutcome, to state: inout RunState) {
         state.dryRun?.remember(outcome.tally, watermarksBefore: state.watermarks)
-        for (imei, entry) in outcome.tally {
-            let before = state.watermarks[imei]
-            let after = Watermark.advanced(before, to: entry.latest)
-            state.watermarks[imei] = after
-            var product = state.productReports[imei]
-                ?? ProductReport(imei: imei, watermarkBefore: before, watermarkAfter: before, rows: 0)
-            product.watermarkAfter = after
-            product.rows += outcome.insertedPerProduct[imei] ?? 0
-            state.productReports[imei] = product
+        for id in outcome.tally.touched {
+            let i = Int(id)
+            state.watermarks[i] = Watermark.advanced(state.watermarks[i], to: outcome.tally.latest(id))
+            state.rows[i] = (state.rows[i] ?? 0) + outcome.tally.inserted(id)
         }
         state.rejectsSoFar += outcome.counts.rejects
         state.pointsSoFar += outcome.counts.read

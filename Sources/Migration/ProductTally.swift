@@ -1,55 +1,49 @@
-/// Per-product sums of one pass over one dump: the latest candidate time (the watermark
-/// advance), the rows the pass inserted without staging, and, when asked, the fields of
-/// the candidates at that latest time (what a nightly dry run must remember, see
-/// `DryRunMemory`).
-///
-/// Consecutive points of one product (an export writes a series' points together) share
-/// one cached entry, so most points cost no hash lookup.
+/// Per-product sums of one pass over one dump, by product id: the latest candidate time
+/// (the watermark advance), the rows inserted, and, when asked, the fields of the
+/// candidates at that latest time (what a nightly dry run must remember, see `DryRunMemory`).
 struct ProductTally {
-    struct Entry {
-        /// The latest candidate time, µs.
-        var latest: Int64
-        /// Rows inserted directly (not through the stage).
-        var inserted = 0
-        /// Fields of the candidates at `latest`, each once (only when `tracksFields`).
-        var fieldsAtLatest: [String] = []
-    }
-
     let tracksFields: Bool
-    private var entries: [String: Entry] = [:]
-    /// The entry of `currentIMEI`, taken out of `entries` while it is current.
-    private var current = Entry(latest: .min)
-    private var currentIMEI: String?
+    /// Products with a candidate, in order of first candidate.
+    private(set) var touched: [Int32] = []
+    /// By id: the latest candidate time, µs (`Int64.min`: no candidate).
+    private var latestTimes: [Int64]
+    /// By id: rows inserted.
+    private var insertedRows: [Int]
+    /// By id, when `tracksFields`: fields of the candidates at the latest time, each once.
+    private var fields: [[String]]
 
-    init(tracksFields: Bool = false) {
+    init(productCount: Int, tracksFields: Bool = false) {
         self.tracksFields = tracksFields
+        latestTimes = [Int64](repeating: .min, count: productCount)
+        insertedRows = [Int](repeating: 0, count: productCount)
+        fields = tracksFields ? [[String]](repeating: [], count: productCount) : []
     }
 
-    /// Counts one candidate of `imei`; `inserted` when the pass inserted it directly.
-    mutating func add(imei: String, field: String, time: Int64, inserted: Bool) {
-        if imei != currentIMEI { select(imei) }
-        if time > current.latest {
-            current.latest = time
+    /// Counts one candidate; `inserted` when the pass has inserted it (or would).
+    mutating func add(product id: Int32, field: String, time: Int64, inserted: Bool) {
+        let i = Int(id)
+        let latest = latestTimes[i]
+        if latest == .min { touched.append(id) }
+        if time > latest {
+            latestTimes[i] = time
             if tracksFields {
-                current.fieldsAtLatest.removeAll(keepingCapacity: true)
-                current.fieldsAtLatest.append(field)
+                fields[i].removeAll(keepingCapacity: true)
+                fields[i].append(field)
             }
-        } else if tracksFields, time == current.latest, !current.fieldsAtLatest.contains(field) {
-            current.fieldsAtLatest.append(field)
+        } else if tracksFields, time == latest, !fields[i].contains(field) {
+            fields[i].append(field)
         }
-        if inserted { current.inserted += 1 }
+        if inserted { insertedRows[i] += 1 }
     }
 
-    private mutating func select(_ imei: String) {
-        if let currentIMEI { entries[currentIMEI] = current }
-        current = entries.removeValue(forKey: imei) ?? Entry(latest: .min)
-        currentIMEI = imei
+    /// Adds rows that a product's candidates got through the stage.
+    mutating func addInserted(product id: Int32, rows: Int) {
+        insertedRows[Int(id)] += rows
     }
 
-    /// Every product with a candidate, and its entry.
-    mutating func finish() -> [String: Entry] {
-        if let currentIMEI { entries[currentIMEI] = current }
-        currentIMEI = nil
-        return entries
-    }
+    /// The latest candidate time of a touched product.
+    func latest(_ id: Int32) -> Int64 { latestTimes[Int(id)] }
+    func inserted(_ id: Int32) -> Int { insertedRows[Int(id)] }
+    func fieldsAtLatest(_ id: Int32) -> [String] { tracksFields ? fields[Int(id)] : [] }
+    var totalInserted: Int { touched.reduce(0) { $0 + insertedRows[Int($1)] } }
 }

@@ -10,26 +10,56 @@ extension RunReport {
     public func rendered(as format: ReportFormat) -> String {
         switch format {
         case .text: textTable()
-        case .json: json.rendered(pretty: true) + "\n"
+        case .json: jsonText()
         case .csv: csv()
         }
     }
 
     // MARK: JSON (keys fixed by DESIGN.md; more keys are welcome)
 
-    public var json: JSONValue {
+    /// The report as a JSON document; `products` may be left out (see `recordJSON`).
+    public func json(withProducts: Bool = true) -> JSONValue {
         .object([
             ("mode", .string(mode)),
             ("dry_run", .bool(dryRun)),
             ("status", .string(status.rawValue)),
             ("dumps", .array(dumps.map(\.json))),
-            ("products", .array(products.map(\.json))),
+            withProducts ? ("products", .array(products.map(\.json))) : ("products_touched", .int(products.count)),
             ("totals", totals.json),
             ("duration_s", .double((durationSeconds * 1000).rounded() / 1000)),
             ("points_per_second", .double(pointsPerSecond.rounded())),
             ("message", .string(message)),
             ("run_id", runID.map { .int(Int($0)) } ?? .null),
         ])
+    }
+
+    /// What `migrate_run.report` keeps: the report without its per-product list (a fleet's
+    /// run touches 100,000 products), with their count instead.
+    public var recordJSON: String { json(withProducts: false).rendered() }
+
+    /// The JSON report, indented, with one line per product. Products are written straight
+    /// into the text, not built as a document first: a fleet's report lists 100,000 of them,
+    /// and memory must not grow with that.
+    func jsonText() -> String {
+        let marker = "\n  \"products\": []"
+        var document = json(withProducts: false)
+        if case .object(var members) = document {
+            members[4] = ("products", .array([]))
+            document = .object(members)
+        }
+        let skeleton = document.rendered(pretty: true)
+        guard let range = skeleton.range(of: marker) else { return skeleton + "\n" }
+        var out = String(skeleton[..<range.lowerBound])
+        out.reserveCapacity(skeleton.utf8.count + products.count * 130)
+        out += "\n  \"products\": ["
+        for (index, product) in products.enumerated() {
+            out += index == 0 ? "\n    " : ",\n    "
+            product.appendJSON(to: &out)
+        }
+        out += products.isEmpty ? "]" : "\n  ]"
+        out += skeleton[range.upperBound...]
+        out += "\n"
+        return out
     }
 
     // MARK: CSV: one header, a row per dump, a totals row, a row per product
@@ -41,23 +71,31 @@ extension RunReport {
     ]
 
     public func csv() -> String {
-        var lines = [Self.csvHeader.joined(separator: ",")]
+        var out = Self.csvHeader.joined(separator: ",") + "\n"
+        out.reserveCapacity(products.count * 80)
+        func append(_ cells: [String]) {
+            for (index, cell) in cells.enumerated() {
+                if index > 0 { out += "," }
+                out += csvEscape(cell)
+            }
+            out += "\n"
+        }
         func countCells(_ c: DumpCounts) -> [String] {
             [c.read, c.inserted, c.stale, c.present, c.unknownProduct, c.otherMeasurement, c.malformed,
              c.duplicates, c.filtered].map(String.init) + [formatTime(c.firstTime), formatTime(c.lastTime)]
         }
         for dump in dumps {
-            lines.append((["dump", dump.name, dump.status.rawValue] + countCells(dump.counts) + [dump.error ?? "", "", "", ""])
-                .map(csvEscape).joined(separator: ","))
+            append(["dump", dump.name, dump.status.rawValue] + countCells(dump.counts) + [dump.error ?? "", "", "", ""])
         }
-        lines.append((["total", "", status.rawValue] + countCells(totals) + [message ?? "", "", "", ""])
-            .map(csvEscape).joined(separator: ","))
+        append(["total", "", status.rawValue] + countCells(totals) + [message ?? "", "", "", ""])
+        let emptyCounts = String(repeating: ",", count: 12)
         for product in products {
-            let cells = ["product", product.imei, ""] + Array(repeating: "", count: 12)
-                + [formatTime(product.watermarkBefore), formatTime(product.watermarkAfter), String(product.rows)]
-            lines.append(cells.map(csvEscape).joined(separator: ","))
+            out += "product,"
+            out += csvEscape(product.imei)
+            out += ",," + emptyCounts
+            out += formatTime(product.watermarkBefore) + "," + formatTime(product.watermarkAfter) + "," + String(product.rows) + "\n"
         }
-        return lines.joined(separator: "\n") + "\n"
+        return out
     }
 
     // MARK: Text
@@ -123,6 +161,17 @@ extension DumpCounts {
 }
 
 extension ProductReport {
+    /// `json`, compact, appended without building it first.
+    func appendJSON(to out: inout String) {
+        out += "{\"product_imei\": "
+        JSONString.append(imei, to: &out)
+        out += ", \"watermark_before\": "
+        if let watermarkBefore { out += "\"" + UTCTime.format(micros: watermarkBefore) + "\"" } else { out += "null" }
+        out += ", \"watermark_after\": "
+        if let watermarkAfter { out += "\"" + UTCTime.format(micros: watermarkAfter) + "\"" } else { out += "null" }
+        out += ", \"rows\": " + String(rows) + "}"
+    }
+
     var json: JSONValue {
         .object([
             ("product_imei", .string(imei)),

@@ -4,61 +4,95 @@
 /// `influx_inspect export` writes series by series, each in time order, so its dumps pass;
 /// a dump that fails is not wrong, it only needs the staged path.
 ///
-/// Memory grows with the number of series in the dump (16 bytes each), not with its points.
+/// Memory grows with the number of series in the dump (at most 32 bytes each), not with
+/// its points.
 struct SeriesOrder {
-    /// Series key → latest time. A key packs the IMEI's digits (50 bits), its length (4 bits)
-    /// and the field's ordinal (10 bits), so it is exact: no two series share a key.
-    private var latest: [UInt64: Int64] = [:]
+    private var latest = SeriesTable()
     private var fieldOrdinals: [String: UInt64] = [:]
-    private var currentIMEI = ""
+    private var currentProduct: Int32 = -1
     private var currentField = ""
     private var currentKey: UInt64?
     private var currentLatest = Int64.min
 
-    /// The most distinct fields a dump may have for the check (10 bits of the key).
-    static let maxFields = 1 << 10
-
-    /// True when `time` is later than every earlier time of the series; false when it is not,
-    /// or when the series cannot be keyed (an IMEI that is not 1-15 digits, too many fields).
-    mutating func admit(imei: String, field: String, time: Int64) -> Bool {
-        if currentKey == nil || imei != currentIMEI || field != currentField {
-            guard select(imei: imei, field: field) else { return false }
+    /// True when `time` is later than every earlier time of the series.
+    mutating func admit(product: Int32, field: String, time: Int64) -> Bool {
+        if currentKey == nil || product != currentProduct || field != currentField {
+            select(product: product, field: field)
         }
         guard time > currentLatest else { return false }
         currentLatest = time
         return true
     }
 
-    private mutating func select(imei: String, field: String) -> Bool {
+    private mutating func select(product: Int32, field: String) {
         if let currentKey { latest[currentKey] = currentLatest }
-        currentKey = nil
-        guard let imeiCode = Self.code(imei: imei), let ordinal = ordinal(of: field) else { return false }
-        let key = imeiCode | ordinal << 54
+        let ordinal: UInt64
+        if field == currentField, let currentKey {
+            ordinal = currentKey >> 32
+        } else if let known = fieldOrdinals[field] {
+            ordinal = known
+        } else {
+            ordinal = UInt64(fieldOrdinals.count)
+            fieldOrdinals[field] = ordinal
+        }
+        // Product id in the low 32 bits, field ordinal in the high ones: exact, no two series share a key.
+        let key = UInt64(UInt32(bitPattern: product)) | ordinal << 32
         currentKey = key
-        currentIMEI = imei
+        currentProduct = product
         currentField = field
         currentLatest = latest[key] ?? .min
-        return true
     }
+}
 
-    private mutating func ordinal(of field: String) -> UInt64? {
-        if let known = fieldOrdinals[field] { return known }
-        guard fieldOrdinals.count < Self.maxFields else { return nil }
-        let next = UInt64(fieldOrdinals.count)
-        fieldOrdinals[field] = next
-        return next
-    }
+/// A hash table from series key to time, with open addressing and a multiplicative hash:
+/// one multiply and, mostly, one probe per lookup (a `Dictionary` seeds and runs SipHash).
+/// Invariant: `keys[i] == 0` marks a free slot (stored keys are offset by one), and at most
+/// half of the slots are used.
+struct SeriesTable {
+    private var keys = [UInt64](repeating: 0, count: 1 << 12)
+    private var values = [Int64](repeating: 0, count: 1 << 12)
+    private var shift: UInt64 = 64 - 12
+    private var used = 0
 
-    /// The IMEI's digits as a number, with its length in bits 50-53 so that leading zeros count.
-    static func code(imei: String) -> UInt64? {
-        var value: UInt64 = 0
-        var length: UInt64 = 0
-        for byte in imei.utf8 {
-            guard byte >= 0x30, byte <= 0x39, length < 15 else { return nil }
-            value = value * 10 + UInt64(byte - 0x30)
-            length += 1
+    subscript(key: UInt64) -> Int64? {
+        get {
+            let stored = key &+ 1
+            var i = slot(stored)
+            while keys[i] != 0 {
+                if keys[i] == stored { return values[i] }
+                i = (i + 1) & (keys.count - 1)
+            }
+            return nil
         }
-        guard length > 0 else { return nil }
-        return value | length << 50
+        set {
+            guard let newValue else { preconditionFailure("SeriesTable does not remove keys") }
+            let stored = key &+ 1
+            var i = slot(stored)
+            while keys[i] != 0 && keys[i] != stored { i = (i + 1) & (keys.count - 1) }
+            if keys[i] == 0 {
+                keys[i] = stored
+                used += 1
+            }
+            values[i] = newValue
+            if used * 2 > keys.count { grow() }
+        }
+    }
+
+    @inline(__always)
+    private func slot(_ stored: UInt64) -> Int {
+        Int(truncatingIfNeeded: (stored &* 0x9E37_79B9_7F4A_7C15) >> shift)
+    }
+
+    private mutating func grow() {
+        let oldKeys = keys, oldValues = values
+        keys = [UInt64](repeating: 0, count: oldKeys.count * 2)
+        values = [Int64](repeating: 0, count: oldKeys.count * 2)
+        shift -= 1
+        for (i, stored) in oldKeys.enumerated() where stored != 0 {
+            var j = slot(stored)
+            while keys[j] != 0 { j = (j + 1) & (keys.count - 1) }
+            keys[j] = stored
+            values[j] = oldValues[i]
+        }
     }
 }

@@ -70,7 +70,8 @@ struct DumpSummary {
     var otherMeasurement = 0
     var malformed = 0
     var measurements: [String: Int] = [:]
-    var products = Set<String>()
+    /// Distinct IMEIs of selected points (the set itself lives only while the dump is read).
+    var products = 0
     var firstTime: Int64?
     var lastTime: Int64?
     var rejects: [Reject] = []
@@ -89,6 +90,8 @@ struct DumpSummary {
                 summary.format = dump.format?.rawValue
             }
             var lastIMEI = ""
+            var products = Set<String>()
+            defer { summary.products = products.count }
             defer { if summary.read > 0 { summary.measurements[options.measurement, default: 0] += summary.read } }
             try dump.read { event in
                 switch event {
@@ -96,7 +99,7 @@ struct DumpSummary {
                     // Every selected point is of `options.measurement`; consecutive points mostly share an IMEI.
                     summary.read += 1
                     if point.imei != lastIMEI {
-                        summary.products.insert(point.imei)
+                        products.insert(point.imei)
                         lastIMEI = point.imei
                     }
                     summary.firstTime = min(summary.firstTime ?? point.time, point.time)
@@ -138,7 +141,7 @@ struct DumpSummary {
                 "last_time": time(s.lastTime) ?? NSNull(),
                 "error": s.error ?? NSNull(),
                 "measurements": s.measurements,
-                "products": s.products.count,
+                "products": s.products,
                 "compression": s.compression,
                 "format": s.format ?? NSNull(),
                 "rejects": s.rejects.map { r in
@@ -157,7 +160,7 @@ struct DumpSummary {
         let header = ["dump", "status", "read", "other", "malformed", "products", "first time", "last time", "compression"]
         let rows = summaries.map { s in
             [s.name, s.error == nil ? "completed" : "failed", String(s.read), String(s.otherMeasurement),
-             String(s.malformed), String(s.products.count), time(s.firstTime) ?? "-", time(s.lastTime) ?? "-", s.compression]
+             String(s.malformed), String(s.products), time(s.firstTime) ?? "-", time(s.lastTime) ?? "-", s.compression]
         }
         let widths = header.indices.map { c in ([header] + rows).map { $0[c].count }.max() ?? 0 }
         func line(_ cells: [String]) -> String {

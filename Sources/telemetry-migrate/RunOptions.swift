@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Migration
 import PostgresClient
+import TelemetryCore
 import TelemetrySchema
 
 /// Options shared by the commands that read dumps.
@@ -40,7 +41,7 @@ struct ReportOptionGroup: ParsableArguments {
     func emit(_ text: String) throws {
         if let reportFile {
             do {
-                try Data(text.utf8).write(to: URL(fileURLWithPath: reportFile), options: .atomic)
+                try OutputFile.write(text, to: reportFile)
             } catch {
                 throw ValidationError("cannot write the report file \(reportFile): \(error.localizedDescription)")
             }
@@ -146,7 +147,7 @@ enum MigrationCommand {
             rejects.flush()
             if let path = options.jsonReportFile {
                 do {
-                    try Data(result.rendered(as: .json).utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+                    try OutputFile.write(result.rendered(as: .json), to: path)
                 } catch {
                     throw ValidationError("cannot write the JSON report file \(path): \(error.localizedDescription)")
                 }

@@ -229,6 +229,28 @@ struct OperationsWrapperTests {
             #expect(!FileManager.default.fileExists(atPath: job.reports.path))
         }
     }
+
+    @Test("A report or metrics file that is not a regular file (a FIFO, /dev/null) is written into, never replaced")
+    func reportIntoAFIFO() throws {
+        try withPreparedDatabase("opsfifo") { db, _ in
+            let fifo = try Package.temporaryDirectory("fifo").appendingPathComponent("report.fifo").path
+            #expect(mkfifo(fifo, 0o600) == 0)
+            let reader = Process()
+            reader.executableURL = URL(fileURLWithPath: "/bin/cat")
+            reader.arguments = [fifo]
+            let out = Pipe()
+            reader.standardOutput = out
+            try reader.run()
+            let result = Tool(db: db).run(["nightly", "--dumps", Package.fixtures.appendingPathComponent("dumps").path,
+                                          "--report", "json", "--report-file", fifo])
+            let received = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            reader.waitUntilExit()
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(received.contains("\"mode\": \"nightly\""))
+            var info = stat()
+            #expect(stat(fifo, &info) == 0 && (info.st_mode & S_IFMT) == S_IFIFO, "still a FIFO")
+        }
+    }
 }
 
 @Suite("Operations: progress line", .enabled(if: TestDatabase.isAvailable))

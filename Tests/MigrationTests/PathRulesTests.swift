@@ -5,59 +5,70 @@ import Testing
 @Suite struct PathRulesTests {
     @Test func seriesOrderAdmitsIncreasingTimesPerSeriesOnly() {
         var order = SeriesOrder()
-        func admit(_ imei: String, _ field: String, _ time: Int64) -> Bool { order.admit(imei: imei, field: field, time: time) }
-        #expect(admit("123", "voltage", 1))
-        #expect(admit("123", "voltage", 2))
-        #expect(admit("123", "current", 1), "another series has its own times")
-        #expect(admit("0123", "voltage", 1), "a leading zero makes another IMEI")
-        #expect(admit("456", "voltage", 1))
-        #expect(!admit("123", "voltage", 2), "the series comes back with a repeated time")
-        var again = SeriesOrder()
-        func admitAgain(_ imei: String, _ field: String, _ time: Int64) -> Bool { again.admit(imei: imei, field: field, time: time) }
-        #expect(admitAgain("1", "f", 5))
-        #expect(!admitAgain("1", "f", 4), "an earlier time")
-        #expect(!admitAgain("12a", "f", 1), "not digits: cannot be keyed")
-        #expect(!admitAgain("1234567890123456", "f", 1), "16 digits: cannot be keyed")
+        func admit(_ product: Int32, _ field: String, _ time: Int64) -> Bool {
+            order.admit(product: product, field: field, time: time)
+        }
+        #expect(admit(0, "voltage", 1))
+        #expect(admit(0, "voltage", 2))
+        #expect(admit(0, "current", 1), "another series has its own times")
+        #expect(admit(1, "voltage", 1), "and another product")
+        #expect(admit(1, "voltage", 5))
+        #expect(!admit(0, "voltage", 2), "the series comes back with a repeated time")
+        #expect(!admit(1, "voltage", 4), "an earlier time")
+        #expect(admit(1, "voltage", 6))
     }
 
-    @Test func seriesOrderRefusesMoreFieldsThanItsKeyHolds() {
-        var order = SeriesOrder()
-        func admit(_ imei: String, _ field: String, _ time: Int64) -> Bool { order.admit(imei: imei, field: field, time: time) }
-        for i in 0..<SeriesOrder.maxFields {
-            #expect(admit("1", "f\(i)", 1))
-        }
-        #expect(!admit("1", "one-too-many", 1))
+    @Test func seriesTableKeepsEveryKeyAcrossGrowth() {
+        var table = SeriesTable()
+        let keys = (0..<20_000).map { UInt64($0) << 32 | UInt64($0 % 7) }  // ids and ordinals as SeriesOrder packs them
+        for (i, key) in keys.enumerated() { table[key] = Int64(i) }
+        for (i, key) in keys.enumerated() { table[key] = Int64(i) * 2 }  // overwrite
+        #expect(keys.enumerated().allSatisfy { table[$1] == Int64($0) * 2 })
+        #expect(table[UInt64.max - 1] == nil && table[1 << 40] == nil)
+    }
+
+    @Test func productIndexGivesDenseIDs() {
+        let index = ProductIndex(["300", "100", "200", "100"])
+        #expect(index.count == 3)
+        #expect(index.id(of: "100") == 0 && index.id(of: "300") == 2 && index.id(of: "400") == nil)
+        #expect(index.imei(1) == "200")
+        #expect(index.byID(["200": 7, "999": 1]) == [nil, 7, nil])
     }
 
     @Test func productTallyKeepsTheLatestTimeAndItsFields() {
-        var tally = ProductTally(tracksFields: true)
-        tally.add(imei: "1", field: "a", time: 10, inserted: true)
-        tally.add(imei: "1", field: "b", time: 10, inserted: false)
-        tally.add(imei: "2", field: "a", time: 5, inserted: true)
-        tally.add(imei: "1", field: "a", time: 10, inserted: true)  // back to product 1: its entry is kept
-        tally.add(imei: "1", field: "c", time: 7, inserted: true)
-        tally.add(imei: "2", field: "b", time: 6, inserted: true)
-        let entries = tally.finish()
-        #expect(entries["1"]?.latest == 10)
-        #expect(entries["1"]?.fieldsAtLatest == ["a", "b"])
-        #expect(entries["1"]?.inserted == 3)
-        #expect(entries["2"]?.latest == 6)
-        #expect(entries["2"]?.fieldsAtLatest == ["b"], "a later time replaces the fields")
-        #expect(entries["2"]?.inserted == 2)
+        var tally = ProductTally(productCount: 3, tracksFields: true)
+        tally.add(product: 1, field: "a", time: 10, inserted: true)
+        tally.add(product: 1, field: "b", time: 10, inserted: false)
+        tally.add(product: 2, field: "a", time: 5, inserted: true)
+        tally.add(product: 1, field: "a", time: 10, inserted: true)
+        tally.add(product: 1, field: "c", time: 7, inserted: true)
+        tally.add(product: 2, field: "b", time: 6, inserted: true)
+        tally.addInserted(product: 2, rows: 3)
+        #expect(tally.touched == [1, 2])
+        #expect(tally.latest(1) == 10 && tally.fieldsAtLatest(1) == ["a", "b"] && tally.inserted(1) == 3)
+        #expect(tally.latest(2) == 6 && tally.fieldsAtLatest(2) == ["b"], "a later time replaces the fields")
+        #expect(tally.inserted(2) == 5 && tally.totalInserted == 8)
     }
 
     @Test func dryRunMemoryFollowsTheWatermark() {
-        var memory = DryRunMemory(committed: ["1": 10])
-        func entry(_ latest: Int64, _ fields: [String]) -> ProductTally.Entry {
-            ProductTally.Entry(latest: latest, inserted: 0, fieldsAtLatest: fields)
-        }
-        memory.remember(["1": entry(10, ["a"]), "2": entry(3, ["x"])], watermarksBefore: ["1": 10])
-        #expect(memory.wouldInsert(imei: "1", field: "a") && memory.wouldInsert(imei: "2", field: "x"))
-        memory.remember(["1": entry(10, ["b"])], watermarksBefore: ["1": 10, "2": 3])
-        #expect(memory.wouldInsert(imei: "1", field: "a") && memory.wouldInsert(imei: "1", field: "b"), "same watermark: fields add up")
-        memory.remember(["1": entry(12, ["c"])], watermarksBefore: ["1": 10, "2": 3])
-        #expect(!memory.wouldInsert(imei: "1", field: "a") && memory.wouldInsert(imei: "1", field: "c"), "a new watermark starts afresh")
-        let rows = memory.rows(watermarks: ["1": 12, "2": 3]).map { "\($0.imei) \($0.field) \($0.time)" }.sorted()
+        var memory = DryRunMemory(committed: [10, nil])
+        var first = ProductTally(productCount: 2, tracksFields: true)
+        first.add(product: 0, field: "a", time: 10, inserted: false)
+        first.add(product: 1, field: "x", time: 3, inserted: true)
+        memory.remember(first, watermarksBefore: [10, nil])
+        #expect(memory.wouldInsert(product: 0, field: "a") && memory.wouldInsert(product: 1, field: "x"))
+        var second = ProductTally(productCount: 2, tracksFields: true)
+        second.add(product: 0, field: "b", time: 10, inserted: true)
+        memory.remember(second, watermarksBefore: [10, 3])
+        #expect(memory.wouldInsert(product: 0, field: "a") && memory.wouldInsert(product: 0, field: "b"),
+                "same watermark: fields add up")
+        var third = ProductTally(productCount: 2, tracksFields: true)
+        third.add(product: 0, field: "c", time: 12, inserted: true)
+        memory.remember(third, watermarksBefore: [10, 3])
+        #expect(!memory.wouldInsert(product: 0, field: "a") && memory.wouldInsert(product: 0, field: "c"),
+                "a new watermark starts afresh")
+        let rows = memory.rows(watermarks: [12, 3], products: ProductIndex(["1", "2"]))
+            .map { "\($0.imei) \($0.field) \($0.time)" }.sorted()
         #expect(rows == ["1 c 12", "2 x 3"])
     }
 }

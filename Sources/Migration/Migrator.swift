@@ -32,8 +32,10 @@ public struct UsageError: Error, CustomStringConvertible {
 ///
 /// Exactly-once rests on three facts: a dump's rows, its watermark advances and its
 /// completed-dump record commit together or not at all; a completed dump is not read
-/// again; and inserts never overwrite (`ON CONFLICT DO NOTHING`). So a run killed at any
-/// moment and run again ends in the state of one uninterrupted run.
+/// again; and inserts never overwrite (a direct COPY fails on an existing key, and the dump
+/// is then redone on the staged path, which inserts with `ON CONFLICT DO NOTHING`; see
+/// `DumpPath`). So a run killed at any moment and run again ends in the state of one
+/// uninterrupted run.
 public final class Migrator {
     let configuration: RunConfiguration
     let connection: PostgresConnection

@@ -204,16 +204,9 @@ struct LineProtocolParser {
         return n
     }
 
-    @inline(__always)
-    private static func same(_ stored: [UInt8], _ p: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Bool {
-        stored.count == range.count && stored.withUnsafeBufferPointer {
-            range.isEmpty || memcmp($0.baseAddress!, p.baseAddress! + range.lowerBound, range.count) == 0
-        }
-    }
-
     private mutating func data(_ p: UnsafeBufferPointer<UInt8>, from start: Int) -> LineOutcome {
         let seriesEnd = Self.seriesKeyEnd(p, from: start)
-        if lastSeries.valid, seriesEnd < p.count, Self.same(lastSeries.bytes, p, start..<seriesEnd) {
+        if lastSeries.valid, seriesEnd < p.count, lastSeries.bytes.hasSameBytes(as: UnsafeBufferPointer(rebasing: p[start..<seriesEnd])) {
             var i = seriesEnd
             while i < p.count, p[i] == space { i += 1 }
             if i < p.count {
@@ -307,7 +300,7 @@ struct LineProtocolParser {
             }
             let isIMEIField = keyRange.count == Self.productIMEI.count && Self.hasPrefix(p, at: keyStart, Self.productIMEI)
             if !isIMEIField {
-                if !Self.same(lastFieldKey, p, keyRange) {
+                if !lastFieldKey.hasSameBytes(as: UnsafeBufferPointer(rebasing: p[keyRange])) {
                     lastFieldName = name(p, keyRange, escaped: escapedKey, measurement: false)
                     lastFieldKey.removeAll(keepingCapacity: true)
                     lastFieldKey.append(contentsOf: UnsafeBufferPointer(rebasing: p[keyRange]))

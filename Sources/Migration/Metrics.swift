@@ -137,15 +137,11 @@ public struct RunMetrics: Sendable {
         return out
     }
 
-    /// Writes the metrics atomically: a temporary file in the same directory (ignored by the
-    /// textfile collector, which reads only `*.prom`), then `rename(2)` over `path`.
+    /// Writes the metrics whole (`OutputFile.write`: a hidden temporary file, which the textfile
+    /// collector ignores, renamed over `path`).
     public func write(to path: String) throws {
-        try Self.writeAtomically(prometheusText(), to: path)
-    }
-
-    static func writeAtomically(_ text: String, to path: String) throws {
         do {
-            try OutputFile.write(text, to: path)
+            try OutputFile.write(prometheusText(), to: path)
         } catch {
             throw UsageError("cannot write the metrics file \(path): \(error.localizedDescription)")
         }

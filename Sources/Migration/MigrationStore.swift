@@ -39,12 +39,9 @@ struct MigrationStore {
 
     // MARK: Reads
 
-    func productIMEIs() throws -> Set<String> {
-        var set = Set<String>()
-        for row in try connection.query("SELECT product_imei FROM product") {
-            if let imei = row.string(0) { set.insert(imei) }
-        }
-        return set
+    /// Every `product_imei` of `product` (its primary key: each once).
+    func productIMEIs() throws -> [String] {
+        try connection.query("SELECT product_imei FROM product").compactMap { $0.string(0) }
     }
 
     /// W(p) of every product with a history row, in microseconds.

@@ -6,7 +6,8 @@ struct ProductIndex {
     let imeis: [String]
     private let ids: [String: Int32]
 
-    init(_ products: some Sequence<String>) {
+    /// From IMEIs in any order (repeats count once); ids follow IMEI order.
+    init(_ products: [String]) {
         let imeis = Array(Set(products)).sorted()
         self.imeis = imeis
         var ids = [String: Int32](minimumCapacity: imeis.count)

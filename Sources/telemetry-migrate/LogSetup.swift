@@ -176,15 +176,19 @@ final class LoggingRejectSink: RejectSink {
     func reject(file name: String, line: Int, column: Int?, reason: String, raw: String) {
         file?.reject(file: name, line: line, column: column, reason: reason, raw: raw)
         count += 1
-        var metadata: Logger.Metadata = ["dump.file": "\(name)", "line": "\(line)", "reason": "\(reason)"]
-        if let column { metadata["column"] = "\(column)" }
+        // Built only when the line is logged: past the first few, most runs log no debug.
+        func metadata() -> Logger.Metadata {
+            var metadata: Logger.Metadata = ["dump.file": "\(name)", "line": "\(line)", "reason": "\(reason)"]
+            if let column { metadata["column"] = "\(column)" }
+            return metadata
+        }
         if count <= loggedInFull {
-            logger.warning("line rejected", metadata: metadata)
+            logger.warning("line rejected", metadata: metadata())
             if count == loggedInFull {
                 logger.warning("further rejected lines are logged at debug level only; the report counts them and the reject file lists them")
             }
         } else {
-            logger.debug("line rejected", metadata: metadata)
+            logger.debug("line rejected", metadata: metadata())
         }
     }
 

@@ -62,10 +62,7 @@ struct DumpPathTests {
     @Test(arguments: [0, 5])
     func candidatesAtTheWatermarkBeyondTheBufferAreReadAgain(buffer: Int) throws {
         let set = ExportDumpSet(seed: 9, dumpCount: 3)
-        let dir = try Package.temporaryDirectory("dumps")
-        try set.write(0..<3, to: dir)
-        var model = ReferenceModel(products: Set(set.products))
-        model.nightly(set.dumps)
+        let (dir, model) = try set.writtenWithNightlyModel()
         let db = try TestDatabase.create(label: "atwatermark")
         defer { db.drop() }
         let tool = Tool(db: db)

@@ -269,9 +269,28 @@ struct SeededRandom: RandomNumberGenerator {
     }
 }
 
+/// A generated set of dumps and the products they are about.
+protocol DumpSet {
+    var products: [String] { get }
+    var dumps: [[DumpLine]] { get }
+    /// Writes dumps `range` into `directory`, named so that they sort in order.
+    func write(_ range: Range<Int>, to directory: URL) throws
+}
+
+extension DumpSet {
+    /// Every dump written into a new temporary directory, and the model of one nightly run over them.
+    func writtenWithNightlyModel() throws -> (directory: URL, model: ReferenceModel) {
+        let directory = try Package.temporaryDirectory("dumps")
+        try write(0..<dumps.count, to: directory)
+        var model = ReferenceModel(products: Set(products))
+        model.nightly(dumps)
+        return (directory, model)
+    }
+}
+
 /// Random dumps: products known and unknown, sparse fields, duplicates inside a dump,
 /// points that arrive late (stale), malformed lines, other measurements.
-struct RandomDumpSet {
+struct RandomDumpSet: DumpSet {
     var products: [String]
     var unknown: [String]
     var dumps: [[DumpLine]]
@@ -333,7 +352,7 @@ struct RandomDumpSet {
 /// watermark exactly (sometimes with another value, which must not replace the row), and
 /// some products send a late point first (stale). A dump in `repeating` ends with a WAL
 /// section that writes some of its points again with new values: the last one wins.
-struct ExportDumpSet {
+struct ExportDumpSet: DumpSet {
     var products: [String]
     var dumps: [[DumpLine]]
 

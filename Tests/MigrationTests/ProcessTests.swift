@@ -9,27 +9,19 @@ struct ProcessTests {
     /// state of one uninterrupted run.
     /// Random dumps, with repeated points: the staged path.
     @Test func killedAtRandomMomentsAndRerunEqualsOneUninterruptedRun() throws {
-        let set = RandomDumpSet(seed: 7, dumpCount: 10, pointsPerDump: 1500, productCount: 40)
-        let dir = try Package.temporaryDirectory("dumps")
-        try set.write(0..<set.dumps.count, to: dir)
-        var model = ReferenceModel(products: Set(set.products))
-        model.nightly(set.dumps)
-        try killAndRerun(dir, products: set.products, model: model, kills: 20)
+        try killAndRerun(RandomDumpSet(seed: 7, dumpCount: 10, pointsPerDump: 1500, productCount: 40), kills: 20)
     }
 
     /// Export-ordered dumps: the direct path, and the stage for points at the watermark.
     @Test func killedOnTheDirectPathAndRerunEqualsOneUninterruptedRun() throws {
-        let set = ExportDumpSet(seed: 8, dumpCount: 6, productCount: 30, instantsPerDump: 20)
-        let dir = try Package.temporaryDirectory("dumps")
-        try set.write(0..<set.dumps.count, to: dir)
-        var model = ReferenceModel(products: Set(set.products))
-        model.nightly(set.dumps)
-        try killAndRerun(dir, products: set.products, model: model, kills: 10)
+        try killAndRerun(ExportDumpSet(seed: 8, dumpCount: 6, productCount: 30, instantsPerDump: 20), kills: 10)
     }
 
-    /// Kills a nightly run over `dir` `kills` times at moments spread over it, each time
-    /// running it again to the end, and expects the model's state every time.
-    private func killAndRerun(_ dir: URL, products: [String], model: ReferenceModel, kills: Int) throws {
+    /// Kills a nightly run over the set's dumps `kills` times at moments spread over it, each
+    /// time running it again to the end, and expects the model's state every time.
+    private func killAndRerun(_ set: some DumpSet, kills: Int) throws {
+        let (dir, model) = try set.writtenWithNightlyModel()
+        let products = set.products
         // The uninterrupted run, timed, against which kills are spread.
         let reference = try TestDatabase.create(label: "uninterrupted")
         defer { reference.drop() }

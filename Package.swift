@@ -53,6 +53,9 @@ let package = Package(
         ]),
         .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient", "TelemetrySchema", "TestSupport"]),
         .testTarget(name: "MigrationTests", dependencies: ["Migration", "DumpReader", "PostgresClient", "TelemetrySchema", "TestSupport"]),
+        // Every test that runs the built `telemetry-migrate` (argument-parser's ExampleTests
+        // pattern): commands, jobs/ wrappers, kills, reports, exit codes, against a real PostgreSQL.
+        .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "PostgresClient", "TelemetryCore"]),
         .testTarget(name: "APITests", dependencies: [
             "SmartSolarAPI", "PostgresClient", "TelemetrySchema", "TestSupport",
             .product(name: "Hummingbird", package: "hummingbird"),

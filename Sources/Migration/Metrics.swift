@@ -113,7 +113,7 @@ public struct RunMetrics: Sendable {
         one("run_duration_seconds", "Duration of the last run.", Self.number(durationSeconds))
         gauge("run_status", "1 for the status the last run ended with, 0 for the others.",
               Self.statuses.map { ("status=\"\($0)\"", $0 == status ? "1" : "0") })
-        one("run_exit_code", "Exit code of the last run (0 ok, 1 dump failed, 2 configuration, 3 locked, 4 rejects).", "\(exitCode)")
+        one("run_exit_code", "Exit code of the last run (\(ExitReason.summary)).", "\(exitCode)")
         one("run_dry_run", "1 when the last run was a dry run (nothing written).", dryRun ? "1" : "0")
         gauge("dumps", "Dumps of the last run by status.",
               ["completed", "skipped", "failed", "planned"].map { ("status=\"\($0)\"", "\(dumpsByStatus[$0] ?? 0)") })

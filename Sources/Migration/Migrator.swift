@@ -272,15 +272,17 @@ public final class Migrator {
 }
 
 extension RunReport.Status {
-    /// The exit code of DESIGN.md for a run that ended with this status.
-    public var exitCode: Int32 {
+    /// The exit status of DESIGN.md for a run that ended with this status.
+    public var exitReason: ExitReason {
         switch self {
-        case .ok: 0
-        case .failed: 1
-        case .locked: 3
-        case .rejects: 4
+        case .ok: .success
+        case .failed: .dumpFailed
+        case .locked: .locked
+        case .rejects: .rejects
         }
     }
+
+    public var exitCode: Int32 { exitReason.rawValue }
 }
 
 extension FieldValue {

@@ -17,49 +17,46 @@ extension RunReport {
 
     // MARK: JSON (keys fixed by DESIGN.md; more keys are welcome)
 
-    /// The report as a JSON document; `products` may be left out (see `recordJSON`).
-    public func json(withProducts: Bool = true) -> JSONValue {
-        .object([
-            ("mode", .string(mode)),
-            ("dry_run", .bool(dryRun)),
-            ("status", .string(status.rawValue)),
-            ("dumps", .array(dumps.map(\.json))),
-            withProducts ? ("products", .array(products.map(\.json))) : ("products_touched", .int(products.count)),
-            ("totals", totals.json),
-            ("duration_s", .double((durationSeconds * 1000).rounded() / 1000)),
-            ("points_per_second", .double(pointsPerSecond.rounded())),
-            ("message", .string(message)),
-            ("run_id", runID.map { .int(Int($0)) } ?? .null),
-        ])
+    /// What `migrate_run.report` keeps: the report, compact, without its per-product list (a
+    /// fleet's run touches 100,000 products), with their count (`products_touched`) instead.
+    public var recordJSON: String {
+        var json = JSONWriter(style: .compact)
+        write(to: &json, withProducts: false)
+        return json.output
     }
 
-    /// What `migrate_run.report` keeps: the report without its per-product list (a fleet's
-    /// run touches 100,000 products), with their count instead.
-    public var recordJSON: String { json(withProducts: false).rendered() }
-
-    /// The JSON report, indented, with one line per product. Products are written straight
-    /// into the text, not built as a document first: a fleet's report lists 100,000 of them,
-    /// and memory must not grow with that.
+    /// The JSON report, indented, with one line per product, written straight into the text:
+    /// a fleet's report lists 100,000 products, and nothing but the text grows with that.
     func jsonText() -> String {
-        let marker = "\n  \"products\": []"
-        var document = json(withProducts: false)
-        if case .object(var members) = document {
-            members[4] = ("products", .array([]))
-            document = .object(members)
+        var json = JSONWriter(style: .pretty, reservingCapacity: 2048 + dumps.count * 400 + products.count * 130)
+        write(to: &json, withProducts: true)
+        return json.output + "\n"
+    }
+
+    private func write(to json: inout JSONWriter, withProducts: Bool) {
+        json.object { json in
+            json.member("mode", mode)
+            json.member("dry_run", dryRun)
+            json.member("status", status.rawValue)
+            json.key("dumps")
+            json.array { json in
+                for dump in dumps { dump.write(to: &json) }
+            }
+            if withProducts {
+                json.key("products")
+                json.array { json in
+                    for product in products { product.write(to: &json) }
+                }
+            } else {
+                json.member("products_touched", products.count)
+            }
+            json.key("totals")
+            json.object { totals.writeMembers(to: &$0) }
+            json.member("duration_s", (durationSeconds * 1000).rounded() / 1000)
+            json.member("points_per_second", pointsPerSecond.rounded())
+            json.member("message", message)
+            json.member("run_id", runID)
         }
-        let skeleton = document.rendered(pretty: true)
-        guard let range = skeleton.range(of: marker) else { return skeleton + "\n" }
-        var out = String(skeleton[..<range.lowerBound])
-        out.reserveCapacity(skeleton.utf8.count + products.count * 130)
-        out += "\n  \"products\": ["
-        for (index, product) in products.enumerated() {
-            out += index == 0 ? "\n    " : ",\n    "
-            product.appendJSON(to: &out)
-        }
-        out += products.isEmpty ? "]" : "\n  ]"
-        out += skeleton[range.upperBound...]
-        out += "\n"
-        return out
     }
 
     // MARK: CSV: one header, a row per dump, a totals row, a row per product
@@ -107,12 +104,12 @@ extension RunReport {
         let verb = dryRun ? "would insert" : "inserted"
         let header = ["dump", "status", "read", verb, "stale", "present", "unknown", "other", "malformed", "dups", "first time", "last time"]
         var rows = dumps.map { dump -> [String] in
-            [dump.name, dump.status.rawValue] + textCounts(dump.counts)
+            [Table.cell(dump.name), dump.status.rawValue] + textCounts(dump.counts)
         }
         rows.append(["total", ""] + textCounts(totals))
         out += Table(header: header, rows: rows, rightAligned: Set(2..<10)).rendered()
         for dump in dumps where dump.error != nil {
-            out += "\n\(dump.name): \(dump.error!)\n"
+            out += "\n\(Table.cell(dump.name)): \(dump.error!)\n"
         }
         if !products.isEmpty {
             out += "\n"
@@ -138,47 +135,42 @@ extension RunReport {
 }
 
 extension DumpReport {
-    var json: JSONValue {
-        var members = [("name", JSONValue.string(name)), ("status", .string(status.rawValue))]
-        members += counts.jsonMembers
-        members.append(("error", .string(error)))
-        return .object(members)
+    func write(to json: inout JSONWriter) {
+        json.object { json in
+            json.member("name", name)
+            json.member("status", status.rawValue)
+            counts.writeMembers(to: &json)
+            json.member("error", error)
+        }
     }
 }
 
 extension DumpCounts {
-    var jsonMembers: [(String, JSONValue)] {
-        [
-            ("read", .int(read)), ("inserted", .int(inserted)), ("stale", .int(stale)), ("present", .int(present)),
-            ("unknown_product", .int(unknownProduct)), ("other_measurement", .int(otherMeasurement)),
-            ("malformed", .int(malformed)), ("duplicates", .int(duplicates)), ("filtered", .int(filtered)),
-            ("first_time", .string(firstTime.map { UTCTime.format(micros: $0) })),
-            ("last_time", .string(lastTime.map { UTCTime.format(micros: $0) })),
-        ]
+    /// The counters as members of an enclosing object, in DESIGN.md's order.
+    func writeMembers(to json: inout JSONWriter) {
+        json.member("read", read)
+        json.member("inserted", inserted)
+        json.member("stale", stale)
+        json.member("present", present)
+        json.member("unknown_product", unknownProduct)
+        json.member("other_measurement", otherMeasurement)
+        json.member("malformed", malformed)
+        json.member("duplicates", duplicates)
+        json.member("filtered", filtered)
+        json.member("first_time", firstTime.map { UTCTime.format(micros: $0) })
+        json.member("last_time", lastTime.map { UTCTime.format(micros: $0) })
     }
-
-    var json: JSONValue { .object(jsonMembers) }
 }
 
 extension ProductReport {
-    /// `json`, compact, appended without building it first.
-    func appendJSON(to out: inout String) {
-        out += "{\"product_imei\": "
-        JSONString.append(imei, to: &out)
-        out += ", \"watermark_before\": "
-        if let watermarkBefore { out += "\"" + UTCTime.format(micros: watermarkBefore) + "\"" } else { out += "null" }
-        out += ", \"watermark_after\": "
-        if let watermarkAfter { out += "\"" + UTCTime.format(micros: watermarkAfter) + "\"" } else { out += "null" }
-        out += ", \"rows\": " + String(rows) + "}"
-    }
-
-    var json: JSONValue {
-        .object([
-            ("product_imei", .string(imei)),
-            ("watermark_before", .string(watermarkBefore.map { UTCTime.format(micros: $0) })),
-            ("watermark_after", .string(watermarkAfter.map { UTCTime.format(micros: $0) })),
-            ("rows", .int(rows)),
-        ])
+    /// One product, on one line.
+    func write(to json: inout JSONWriter) {
+        json.object(style: .inline) { json in
+            json.member("product_imei", imei)
+            json.member("watermark_before", watermarkBefore.map { UTCTime.format(micros: $0) })
+            json.member("watermark_after", watermarkAfter.map { UTCTime.format(micros: $0) })
+            json.member("rows", rows)
+        }
     }
 }
 
@@ -197,11 +189,24 @@ public struct Table: Sendable {
     public var header: [String]
     public var rows: [[String]]
     public var rightAligned: Set<Int>
+    /// A line of dashes under the header.
+    public var underlined: Bool
 
-    public init(header: [String], rows: [[String]], rightAligned: Set<Int> = []) {
+    public init(header: [String], rows: [[String]], rightAligned: Set<Int> = [], underlined: Bool = true) {
         self.header = header
         self.rows = rows
         self.rightAligned = rightAligned
+        self.underlined = underlined
+    }
+
+    /// `text` as a cell that keeps the table a table: as it is when it is printable ASCII,
+    /// else quoted as a JSON string of ASCII only (`"a\tb"`, `"donn\u00e9es"`), so no name can
+    /// split a row or shift a column.
+    public static func cell(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value >= 0x7F }) else { return text }
+        var out = ""
+        JSONWriter.appendQuoted(text, to: &out, asciiOnly: true)
+        return out
     }
 
     public func rendered() -> String {
@@ -213,7 +218,8 @@ public struct Table: Sendable {
                 return rightAligned.contains(index) ? padding + cell : cell + padding
             }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
         }
-        var out = line(header) + "\n" + line(widths.map { String(repeating: "-", count: $0) }) + "\n"
+        var out = line(header) + "\n"
+        if underlined { out += line(widths.map { String(repeating: "-", count: $0) }) + "\n" }
         for row in rows { out += line(row) + "\n" }
         return out
     }

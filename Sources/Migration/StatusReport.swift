@@ -67,7 +67,7 @@ public struct StatusReport: Sendable {
 
     public func rendered(as format: ReportFormat, now: Int64) -> String {
         switch format {
-        case .json: return json(now: now).rendered(pretty: true) + "\n"
+        case .json: return json(now: now) + "\n"
         case .csv:
             var lines = ["product_imei,latest_migration_timestamp,last_migrated_at,lag_s"]
             for p in products {
@@ -78,25 +78,47 @@ public struct StatusReport: Sendable {
         }
     }
 
-    func json(now: Int64) -> JSONValue {
-        .object([
-            ("products_total", .int(productCount)),
-            ("products_migrated", .int(migratedCount)),
-            ("products", .array(products.map { p in
-                .object([("product_imei", .string(p.imei)),
-                         ("latest_migration_timestamp", .string(p.watermark.map { UTCTime.format(micros: $0) })),
-                         ("last_migrated_at", .string(p.lastMigratedAt.map { UTCTime.format(micros: $0) })),
-                         ("lag_s", p.watermark.map { .int(Int((now - $0) / 1_000_000)) } ?? .null)])
-            })),
-            ("runs", .array(runs.map { r in
-                .object([("run_id", .int(Int(r.id))), ("mode", .string(r.mode)), ("status", .string(r.status)),
-                         ("exit_code", r.exitCode.map(JSONValue.int) ?? .null),
-                         ("started_at", .string(r.startedAt.map { UTCTime.format(micros: $0) })),
-                         ("finished_at", .string(r.finishedAt.map { UTCTime.format(micros: $0) })),
-                         ("read", r.read.map(JSONValue.int) ?? .null), ("inserted", r.inserted.map(JSONValue.int) ?? .null)])
-            })),
-            ("pending_dumps", pendingDumps.map { .array($0.map(JSONValue.string)) } ?? .null),
-        ])
+    func json(now: Int64) -> String {
+        var json = JSONWriter(style: .pretty)
+        json.object { json in
+            json.member("products_total", productCount)
+            json.member("products_migrated", migratedCount)
+            json.key("products")
+            json.array { json in
+                for p in products {
+                    json.object { json in
+                        json.member("product_imei", p.imei)
+                        json.member("latest_migration_timestamp", p.watermark.map { UTCTime.format(micros: $0) })
+                        json.member("last_migrated_at", p.lastMigratedAt.map { UTCTime.format(micros: $0) })
+                        json.member("lag_s", p.watermark.map { Int((now - $0) / 1_000_000) })
+                    }
+                }
+            }
+            json.key("runs")
+            json.array { json in
+                for r in runs {
+                    json.object { json in
+                        json.member("run_id", Int(r.id))
+                        json.member("mode", r.mode)
+                        json.member("status", r.status)
+                        json.member("exit_code", r.exitCode)
+                        json.member("started_at", r.startedAt.map { UTCTime.format(micros: $0) })
+                        json.member("finished_at", r.finishedAt.map { UTCTime.format(micros: $0) })
+                        json.member("read", r.read)
+                        json.member("inserted", r.inserted)
+                    }
+                }
+            }
+            json.key("pending_dumps")
+            if let pendingDumps {
+                json.array { json in
+                    for name in pendingDumps { json.value(name) }
+                }
+            } else {
+                json.null()
+            }
+        }
+        return json.output
     }
 
     func text(now: Int64) -> String {

@@ -79,12 +79,35 @@ private func keywordValueRanges(in s: String) -> [Range<String.Index>] {
     return ranges
 }
 
-/// Replaces every occurrence of each secret (of at least 3 characters, so that a trivial
-/// password cannot shred a message) by `***`.
-func scrub(_ text: String, secrets: [String]) -> String {
-    var text = text
-    for secret in secrets where secret.count >= 3 {
-        text = text.replacingOccurrences(of: secret, with: "***")
+/// Passwords to keep out of every message: the one scrubber of the project, used for libpq's
+/// messages and, as a second line of defence, for every log line.
+///
+/// Invariant: `values` holds no string shorter than `minimumLength` (a trivial password would
+/// shred ordinary words) and is ordered longest first, so a password that contains another is
+/// replaced whole.
+public struct Secrets: Sendable {
+    public static let minimumLength = 3
+    public let values: [String]
+
+    public init(_ values: [String]) {
+        self.values = Array(Set(values.filter { $0.count >= Self.minimumLength })).sorted {
+            $0.count != $1.count ? $0.count > $1.count : $0 < $1
+        }
     }
-    return text
+
+    /// `passwords` plus those written in the connection strings (URL or conninfo, as written
+    /// and percent-decoded).
+    public init(connectionStrings: [String], passwords: [String] = []) {
+        self.init(passwords + connectionStrings.flatMap(passwordsWritten(in:)))
+    }
+
+    /// `text` with every occurrence of each secret replaced by `***`.
+    public func scrub(_ text: String) -> String {
+        values.reduce(text) { $0.replacingOccurrences(of: $1, with: "***") }
+    }
+}
+
+/// `Secrets(secrets).scrub(text)`, for the connection's messages.
+func scrub(_ text: String, secrets: [String]) -> String {
+    Secrets(secrets).scrub(text)
 }

@@ -21,9 +21,6 @@ public struct SchemaMigration: Sendable {
 /// `product_imei` (Citus), so every unique key of `telemetry` includes `product_imei`.
 /// All times are UTC `timestamp` (without time zone).
 public enum Schema {
-    /// The table recording applied versions.
-    public static let versionTable = "migrate_schema_version"
-
     /// Key of the transaction-level advisory lock that serialises `apply` (ASCII "tmschema").
     public static let advisoryLockKey: Int64 = 0x746D_7363_6865_6D61
 

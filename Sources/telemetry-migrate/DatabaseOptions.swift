@@ -28,13 +28,7 @@ struct DatabaseOptions: ParsableArguments {
         do {
             return try PostgresConnection(url: connectionString, applicationName: applicationName)
         } catch let error as PostgresError {
-            printError("telemetry-migrate: \(error)\n  database: \(target)")
-            throw ExitCode(2)
+            throw fail("telemetry-migrate: \(error)\n  database: \(target)", code: .usage)
         }
     }
-}
-
-/// Writes one line to stderr.
-private func printError(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
 }

@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import Logging
 import Migration
+import PostgresClient
+import TelemetryCore
 
 /// How log lines look on standard error.
 enum LogFormat: String, CaseIterable, ExpressibleByArgument, Sendable {
@@ -27,9 +29,9 @@ protocol LoggingCommand {
     var logging: LogOptionGroup { get }
 }
 
-extension Nightly: LoggingCommand {}
-extension Backfill: LoggingCommand {}
-extension Status: LoggingCommand {}
+extension TelemetryMigrate.Nightly: LoggingCommand {}
+extension TelemetryMigrate.Backfill: LoggingCommand {}
+extension TelemetryMigrate.Status: LoggingCommand {}
 
 enum LogSetup {
     /// Bootstraps swift-log once, from the parsed command's options. Commands without
@@ -45,12 +47,10 @@ enum LogSetup {
     }
 }
 
-/// Passwords this process knows about (`PGPASSWORD`, the password of `--database-url` or
-/// `DATABASE_URL`), scrubbed from every log line as a second line of defence: the
-/// PostgreSQL client already redacts its messages.
-struct Secrets: Sendable {
-    let values: [String]
-
+extension Secrets {
+    /// Passwords this process knows about (`PGPASSWORD`, the password of `--database-url` or
+    /// `DATABASE_URL`), scrubbed from every log line as a second line of defence: the
+    /// PostgreSQL client already redacts its messages.
     static func fromEnvironment(arguments: [String]) -> Secrets {
         let env = ProcessInfo.processInfo.environment
         var urls = [env["DATABASE_URL"]].compactMap { $0 }
@@ -58,18 +58,7 @@ struct Secrets: Sendable {
             if argument == "--database-url", index + 1 < arguments.count { urls.append(arguments[index + 1]) }
             if argument.hasPrefix("--database-url=") { urls.append(String(argument.dropFirst("--database-url=".count))) }
         }
-        var values = [env["PGPASSWORD"]].compactMap { $0 }
-        for url in urls {
-            if let password = URLComponents(string: url)?.password { values.append(password) }
-            if let password = URLComponents(string: url)?.percentEncodedPassword { values.append(password) }
-        }
-        // Scrubbing very short strings would mangle ordinary words; a 1-3 character password
-        // is not worth protecting more than that.
-        return Secrets(values: Array(Set(values.filter { $0.count >= 4 })).sorted { $0.count > $1.count })
-    }
-
-    func scrub(_ text: String) -> String {
-        values.reduce(text) { $0.replacingOccurrences(of: $1, with: "***") }
+        return Secrets(connectionStrings: urls, passwords: [env["PGPASSWORD"]].compactMap { $0 })
     }
 }
 
@@ -122,11 +111,16 @@ struct StandardErrorLogHandler: LogHandler {
     }
 
     func jsonLine(ts: String, level: Logger.Level, message: String, metadata: Logger.Metadata) -> String {
-        let members = metadata.keys.sorted().map { ($0, Self.json(metadata[$0]!)) }
-        return JSONValue.object([
-            ("ts", .string(ts)), ("level", .string(level.rawValue)), ("label", .string(label)),
-            ("message", .string(message)), ("metadata", .object(members)),
-        ]).rendered()
+        var json = JSONWriter(style: .compact)
+        json.object { json in
+            json.member("ts", ts)
+            json.member("level", level.rawValue)
+            json.member("label", label)
+            json.member("message", message)
+            json.key("metadata")
+            Self.write(.dictionary(metadata), to: &json)
+        }
+        return json.output
     }
 
     static func text(_ value: Logger.Metadata.Value) -> String {
@@ -138,12 +132,13 @@ struct StandardErrorLogHandler: LogHandler {
         }
     }
 
-    static func json(_ value: Logger.Metadata.Value) -> JSONValue {
+    /// A metadata value as JSON; dictionary keys in sorted order.
+    static func write(_ value: Logger.Metadata.Value, to json: inout JSONWriter) {
         switch value {
-        case .string(let s): .string(s)
-        case .stringConvertible(let c): .string(c.description)
-        case .array(let values): .array(values.map(json))
-        case .dictionary(let d): .object(d.keys.sorted().map { ($0, json(d[$0]!)) })
+        case .string(let s): json.value(s)
+        case .stringConvertible(let c): json.value(c.description)
+        case .array(let values): json.array { json in for v in values { write(v, to: &json) } }
+        case .dictionary(let d): json.object { json in for k in d.keys.sorted() { json.key(k); write(d[k]!, to: &json) } }
         }
     }
 

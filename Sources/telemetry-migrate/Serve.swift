@@ -57,8 +57,7 @@ struct Serve: AsyncParsableCommand {
                 FileHandle.standardOutput.write(Data("listening on http://\(host):\(port)\n".utf8))
             }
         } catch let error as PostgresError {
-            FileHandle.standardError.write(Data("serve: \(error)\n".utf8))
-            throw ExitStatus.usage.exitCode
+            throw fail("serve: \(error)", code: .usage)
         }
     }
 }
@@ -71,7 +70,6 @@ func applySchemaForAPI(_ database: DatabaseOptions) throws {
     do {
         _ = try Schema.apply(on: connection)
     } catch let error as PostgresError {
-        FileHandle.standardError.write(Data("telemetry-migrate: \(error)\n".utf8))
-        throw ExitStatus.usage.exitCode
+        throw fail("telemetry-migrate: \(error)", code: .usage)
     }
 }

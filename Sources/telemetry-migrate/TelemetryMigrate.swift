@@ -1,8 +1,10 @@
 import ArgumentParser
 import Foundation
+import TelemetryCore
 
 /// The one executable. A thin layer: parse options, build a configuration, call the engine,
-/// map outcomes to the exit codes of DESIGN.md (`ExitStatus`) and print reports.
+/// map outcomes to the exit codes of DESIGN.md (`ExitReason`) and print reports. Its
+/// subcommands are nested in extensions of this type, one file each.
 @main
 struct TelemetryMigrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -33,33 +35,32 @@ struct TelemetryMigrate: AsyncParsableCommand {
         if let code = error as? ExitCode {
             Foundation.exit(code.rawValue)
         }
-        let code = exitCode(for: error)
-        if code == .success {  // --help, --version
-            print(fullMessage(for: error))
-            Foundation.exit(0)
-        }
         let message = fullMessage(for: error)
-        if !message.isEmpty {
-            FileHandle.standardError.write(Data((message + "\n").utf8))
+        if exitCode(for: error) == .success {  // --help, --version
+            print(message)
+            Foundation.exit(ExitCode.success.rawValue)
         }
-        Foundation.exit(code == .failure && error is ExitStatus.Failure ? ExitStatus.dumpFailed.rawValue : ExitStatus.usage.rawValue)
+        Foundation.exit((message.isEmpty ? ExitCode.usage : fail(message, code: .usage)).rawValue)
     }
 }
 
-/// The exit codes of DESIGN.md, for cron.
-enum ExitStatus: Int32 {
-    case success = 0
-    /// A dump failed (corrupt, I/O or database error during a dump).
-    case dumpFailed = 1
+/// argument-parser's exit codes, named after DESIGN.md's table (`ExitReason`, in TelemetryCore).
+extension ExitCode {
+    init(_ status: ExitReason) { self.init(status.rawValue) }
+
+    /// A dump failed.
+    static let dumpFailed = ExitCode(ExitReason.dumpFailed)
     /// Usage or configuration error, including an unreachable database.
-    case usage = 2
+    static let usage = ExitCode(ExitReason.usage)
     /// Another run holds the lock.
-    case locked = 3
+    static let locked = ExitCode(ExitReason.locked)
     /// Rejected lines over `--max-rejects`.
-    case tooManyRejects = 4
+    static let rejects = ExitCode(ExitReason.rejects)
+}
 
-    var exitCode: ExitCode { ExitCode(rawValue) }
-
-    /// Marker for failures that are a failed dump rather than a usage error.
-    struct Failure: Error {}
+/// Writes `message` as one line to standard error and returns `code`, to be thrown:
+/// `throw fail("telemetry-migrate: database error: \(error)", code: .usage)`.
+func fail(_ message: String, code: ExitCode) -> ExitCode {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+    return code
 }

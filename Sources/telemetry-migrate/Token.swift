@@ -50,8 +50,7 @@ struct Token: ParsableCommand {
             do {
                 print(try APITokens.create(user: user, permission: Permission(name: permission)!, on: connection))
             } catch let error as PostgresError {
-                FileHandle.standardError.write(Data("token create: \(error)\n".utf8))
-                throw ExitStatus.usage.exitCode
+                throw fail("token create: \(error)", code: .usage)
             }
         }
     }

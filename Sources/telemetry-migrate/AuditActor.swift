@@ -1,7 +1,7 @@
 import Foundation
 
 /// Who a run acts as, for the audit columns: `TELEMETRY_MIGRATE_ACTOR`, else `telemetry-migrate@<user>`.
-enum Actor {
+enum AuditActor {
     static var current: String {
         let env = ProcessInfo.processInfo.environment
         if let actor = env["TELEMETRY_MIGRATE_ACTOR"], !actor.isEmpty { return actor }

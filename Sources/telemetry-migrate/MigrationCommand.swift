@@ -1,0 +1,99 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Migration
+import PostgresClient
+import TelemetryCore
+import TelemetrySchema
+
+/// Runs a configured migration (nightly and backfill) and turns its outcome into a report
+/// and an exit code.
+///
+/// Invariant: once the options are valid, every run prints a report, as asked (format,
+/// `--report-file`, `--json-report-file`): a run that fails before its first dump (database
+/// unreachable or lost, schema error, an IMEI that is not a product) reports status `failed`
+/// with the reason in `message`, and still exits 2.
+enum MigrationCommand {
+    static func execute(_ configuration: RunConfiguration, database: DatabaseOptions, report: ReportOptionGroup,
+                        options: RunOptionGroup) throws {
+        let started = Date()
+        let logger = Logger(label: "telemetry-migrate")
+        /// A run that never produced a report of its own still leaves a report (status
+        /// failed, the reason in its message) and metrics (status "error"), and exits 2.
+        func failedBeforeItsFirstDump(_ reason: String, stderr: String? = nil) throws -> Never {
+            if let path = options.metricsFile {
+                let metrics = RunMetrics(unfinished: configuration.mode.name, dryRun: configuration.dryRun, startedAt: started,
+                                         exitCode: ExitReason.usage.rawValue)
+                do { try metrics.write(to: path) } catch { logger.error("metrics file not written", metadata: ["error": "\(error)"]) }
+            }
+            let result = RunReport(mode: configuration.mode.name, dryRun: configuration.dryRun, status: .failed,
+                                   durationSeconds: Date().timeIntervalSince(started), message: reason)
+            try emit(result, report: report, options: options)
+            throw fail("telemetry-migrate: " + (stderr ?? reason), code: .usage)
+        }
+        let connection: PostgresConnection
+        do {
+            connection = try PostgresConnection(url: database.connectionString, applicationName: applicationName(configuration))
+        } catch {
+            try failedBeforeItsFirstDump("\(error) (database: \(database.target))", stderr: "\(error)\n  database: \(database.target)")
+        }
+        let result: RunReport
+        let progress = ProgressLine.forStandardError()
+        do {
+            if configuration.dryRun {
+                let pending = try Schema.pendingVersions(on: connection)
+                guard pending.isEmpty else {
+                    throw UsageError("the schema is not up to date (pending versions \(pending)); a dry run writes nothing: run `telemetry-migrate schema apply` first")
+                }
+            } else {
+                try Schema.apply(on: connection)
+            }
+            let rejects = LoggingRejectSink(file: try options.rejectFile.map(RejectFile.init(path:)), logger: logger)
+            let migrator = Migrator(configuration: configuration, connection: connection, logger: logger,
+                                    rejects: rejects, progress: progress.map { line in { line.update($0) } })
+            result = try migrator.run()
+            rejects.flush()
+        } catch let error as PostgresError {
+            // Outside a dump (the dump's own failures are in the report): the database is
+            // unusable or unreachable, a configuration problem for cron.
+            progress?.clear()
+            try failedBeforeItsFirstDump("database error: \(error)")
+        } catch {
+            progress?.clear()
+            try failedBeforeItsFirstDump("\(error)")
+        }
+        progress?.clear()
+        do {
+            try emit(result, report: report, options: options)
+            if let path = options.metricsFile {
+                try RunMetrics.collect(on: connection, report: result, startedAt: started).write(to: path)
+            }
+        } catch let error as UsageError {
+            throw ValidationError(error.description)
+        }
+        guard result.status == .ok else {
+            let code = ExitCode(result.status.exitReason)
+            // The text report on stdout says why; otherwise stderr does.
+            guard let message = result.message, report.reportFile != nil || report.report != .text else { throw code }
+            throw fail("telemetry-migrate: \(message)", code: code)
+        }
+    }
+
+    /// Writes the JSON record (`--json-report-file`) and the report as asked.
+    private static func emit(_ result: RunReport, report: ReportOptionGroup, options: RunOptionGroup) throws {
+        if let path = options.jsonReportFile {
+            do {
+                try OutputFile.write(result.rendered(as: .json), to: path)
+            } catch {
+                throw ValidationError("cannot write the JSON report file \(path): \(error.localizedDescription)")
+            }
+        }
+        try report.emit(result.rendered(as: report.report))
+    }
+
+    /// Shown in `pg_stat_activity`, and so in a refused run's message.
+    static func applicationName(_ configuration: RunConfiguration) -> String {
+        let host = ProcessInfo.processInfo.hostName.prefix(24)
+        return "telemetry-migrate \(configuration.mode.name) host=\(host) pid=\(ProcessInfo.processInfo.processIdentifier)"
+    }
+}

@@ -5,7 +5,7 @@ import TestSupport
 @testable import SmartSolarAPI
 
 /// The real server on a loopback port, spoken to over HTTP, against a fresh database.
-@Suite(.enabled(if: TestDatabase.isAvailable))
+@Suite(.enabled(if: Requirement.database.testsRun))
 struct ServerTests {
     static let rtc = "/v1/rtc_connection_history"
     static let pmh = "/v1/product_migration_history"

@@ -1,10 +1,11 @@
 import DumpReader
 import Foundation
 import Testing
+import TestSupport
 
 /// Reads every dump that real InfluxDB 1.6 tools wrote and checks the counts of MANIFEST.md.
 @Suite struct RealDumpsTests {
-    static let available = FileManager.default.fileExists(atPath: Paths.realDumps.path)
+    static let available = Requirement.sharedDumps.testsRun
 
     /// (file, data lines) from MANIFEST.md: tsm + wal lines, or CSV rows.
     static let manifest: [(String, Int)] = [

@@ -2,7 +2,7 @@ import PostgresClient
 import TestSupport
 import Testing
 
-@Suite("PostgresConnection against a real server", .enabled(if: TestDatabase.isAvailable))
+@Suite("PostgresConnection against a real server", .enabled(if: Requirement.database.testsRun))
 struct ConnectionTests {
     @Test func parametersRoundTripWithTheirTypes() throws {
         try withDatabase { _, db in

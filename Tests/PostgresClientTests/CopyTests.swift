@@ -2,7 +2,7 @@ import PostgresClient
 import TestSupport
 import Testing
 
-@Suite("Binary COPY against a real server", .enabled(if: TestDatabase.isAvailable))
+@Suite("Binary COPY against a real server", .enabled(if: Requirement.database.testsRun))
 struct CopyTests {
     struct Sample: Equatable {
         var text: String?

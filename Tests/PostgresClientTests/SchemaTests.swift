@@ -3,7 +3,7 @@ import TelemetrySchema
 import TestSupport
 import Testing
 
-@Suite("Schema against a real server", .enabled(if: TestDatabase.isAvailable))
+@Suite("Schema against a real server", .enabled(if: Requirement.database.testsRun))
 struct SchemaTests {
     @Test func applyingTwiceIsANoOp() throws {
         try withDatabase { _, db in

@@ -10,14 +10,10 @@ public struct TestDatabase: Sendable {
     /// `postgresql://user@host:port/name`, without a password.
     public let url: String
 
-    /// True when a test server is configured (tests that need one are skipped otherwise).
-    public static var isAvailable: Bool {
-        let env = ProcessInfo.processInfo.environment
-        return env["PGHOST"] != nil || env["PGPORT"] != nil || env["PGDATABASE"] != nil
-    }
-
-    /// Creates a new, empty database and returns it.
+    /// Creates a new, empty database and returns it; fails when no server is configured
+    /// (see `Requirement.database`).
     public static func create(label: String = "t") throws -> TestDatabase {
+        try Requirement.database.check()
         let safe = label.lowercased().filter { $0.isLetter || $0.isNumber }.prefix(20)
         let name = "tm_\(safe)_\(UInt32.random(in: 0...UInt32.max))"
         try psql(database: "postgres", "CREATE DATABASE \(name)")

@@ -7,7 +7,7 @@ import Testing
 import TestSupport
 
 /// `telemetry-migrate serve` and `token create` as an operator runs them: the built binary.
-@Suite(.enabled(if: TestDatabase.isAvailable))
+@Suite(.enabled(if: Requirement.database.testsRun))
 struct CommandTests {
     @Test func tokenCreatePrintsAUsableTokenOnce() async throws {
         let database = try TestDatabase.create(label: "tokcli")

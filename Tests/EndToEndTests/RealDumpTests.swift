@@ -4,7 +4,7 @@ import TestSupport
 
 /// Dumps written by a real InfluxDB 1.6 (../shared/real-dumps): a full migration must
 /// reproduce what was written into InfluxDB (model.json.gz).
-@Suite(.enabled(if: TestDatabase.isAvailable && FileManager.default.fileExists(atPath: Package.sharedRealDumps.path)))
+@Suite(.enabled(if: Requirement.database.testsRun && Requirement.sharedDumps.testsRun))
 struct RealDumpTests {
     static var products: [String] {
         get throws {
@@ -50,7 +50,7 @@ struct RealDumpTests {
         #expect(result.status == 0, "\(result.stderr)")
         let report = try Tool.decode(result)
         #expect(report.totals.int("malformed") == 0)
-        #expect(report.totals.int("unknown_product")! > 0, "unknown.txt's IMEIs are in the dumps")
+        #expect(try #require(report.totals.int("unknown_product")) > 0, "unknown.txt's IMEIs are in the dumps")
         let expected = try Self.expectedRows(products: Set(products))
         let actual = try DatabaseState.read(db).telemetry.sorted()
         #expect(actual.count == expected.count)
@@ -72,7 +72,7 @@ struct RealDumpTests {
         let (nightly, report) = try tool.nightly(dir, ["--retention-policy", "telemetry_rp"])
         #expect(nightly.status == 0, "\(nightly.stderr)")
         #expect(report.dumps.count == 7)
-        #expect(report.totals.int("stale")! > 0)
+        #expect(try #require(report.totals.int("stale")) > 0)
         let window = "time >= '2024-10-03' AND time < '2024-10-06'"
         let list = offline.map { "'\($0)'" }.joined(separator: ",")
         let before = try db.psql("SELECT count(*) FROM telemetry WHERE product_imei IN (\(list)) AND \(window)")

@@ -3,7 +3,7 @@ import Testing
 import TestSupport
 
 /// The direct, counted and staged paths (`DumpPath`) give the same rows and the same reports.
-@Suite(.enabled(if: TestDatabase.isAvailable))
+@Suite(.enabled(if: Requirement.database.testsRun))
 struct DumpPathTests {
     /// Export-ordered dumps go straight into `telemetry` (and are counted in memory in a dry
     /// run); the dump with a repeated point falls back to the stage. Both end exactly where
@@ -50,11 +50,11 @@ struct DumpPathTests {
         try expectState(staged, equals: model.state)
         #expect(comparableReport(fastReport) == comparableReport(stagedReport))
         #expect(comparableReport(fastReport) == comparableReport(fastDryReport))
-        #expect(fastReport.totals.int("present")! > 0 && fastReport.totals.int("stale")! > 0)
-        #expect(fastReport.totals.int("duplicates")! > 0)
+        #expect(try #require(fastReport.totals.int("present")) > 0 && #require(fastReport.totals.int("stale")) > 0)
+        #expect(try #require(fastReport.totals.int("duplicates")) > 0)
         // A dump read twice reports each rejected line once.
         let rejectRows = try String(contentsOfFile: rejects, encoding: .utf8).split(separator: "\n").count - 1
-        #expect(rejectRows == fastReport.totals.int("malformed")! + fastReport.totals.int("unknown_product")!)
+        #expect(try rejectRows == #require(fastReport.totals.int("malformed")) + #require(fastReport.totals.int("unknown_product")))
     }
 
     /// Candidates exactly at the watermark beyond what the direct path keeps in memory are
@@ -72,7 +72,7 @@ struct DumpPathTests {
         #expect(dry.status == 0 && result.status == 0, "\(result.stderr)")
         #expect(!result.stderr.contains("dump.path=staged"))
         try expectState(db, equals: model.state)
-        #expect(report.totals.int("present")! > 0)
+        #expect(try #require(report.totals.int("present")) > 0)
         #expect(comparableReport(report) == comparableReport(dryReport))
     }
 }

@@ -3,7 +3,7 @@ import TestSupport
 import Testing
 
 /// `telemetry-migrate schema apply`, run as a process.
-@Suite("schema apply command", .enabled(if: TestDatabase.isAvailable))
+@Suite("schema apply command", .enabled(if: Requirement.database.testsRun))
 struct SchemaCommandTests {
     @Test func appliesThenReportsUpToDate() throws {
         let database = try TestDatabase.create(label: "cli")

@@ -3,7 +3,7 @@ import Testing
 import TestSupport
 
 /// Behaviour that belongs to the process: kills, locks, failed dumps and exit codes.
-@Suite(.enabled(if: TestDatabase.isAvailable), .serialized)
+@Suite(.enabled(if: Requirement.database.testsRun), .serialized)
 struct ProcessTests {
     /// Killing the process with SIGKILL at many moments, then running again, ends in the
     /// state of one uninterrupted run.

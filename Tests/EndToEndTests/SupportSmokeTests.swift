@@ -3,7 +3,7 @@ import Testing
 import TestSupport
 
 @Suite struct SupportSmokeTests {
-    @Test(.enabled(if: TestDatabase.isAvailable))
+    @Test(.enabled(if: Requirement.database.testsRun))
     func createsAndDropsADatabase() throws {
         let db = try TestDatabase.create(label: "smoke")
         #expect(try db.psql("select 40 + 2").trimmingCharacters(in: .whitespacesAndNewlines) == "42")

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 
-@Suite(.enabled(if: TestDatabase.isAvailable))
+@Suite(.enabled(if: Requirement.database.testsRun))
 struct BackfillAndDryRunTests {
     @Test func backfillRecoversStalePointsOfOneIMEIOnly() throws {
         let set = RandomDumpSet(seed: 21, dumpCount: 6)
@@ -16,14 +16,14 @@ struct BackfillAndDryRunTests {
         model.nightly(set.dumps)
         let (nightly, report) = try tool.nightly(dir)
         #expect(nightly.status == 0)
-        #expect(report.totals.int("stale")! > 0)
+        #expect(try #require(report.totals.int("stale")) > 0)
         let target = set.products[0]
         let othersBefore = try db.psql("SELECT md5(string_agg(row(t.*)::text, ',' ORDER BY product_imei, field, time)) FROM telemetry t WHERE product_imei <> '\(target)'")
 
         model.backfill(set.dumps, imeis: [target])
         let (backfill, backfillReport) = try tool.backfill(dir, imeis: [target])
         #expect(backfill.status == 0, "\(backfill.stderr)")
-        #expect(backfillReport.totals.int("inserted")! > 0, "the stale points of the IMEI come back")
+        #expect(try #require(backfillReport.totals.int("inserted")) > 0, "the stale points of the IMEI come back")
         try expectState(db, equals: model.state)
         let othersAfter = try db.psql("SELECT md5(string_agg(row(t.*)::text, ',' ORDER BY product_imei, field, time)) FROM telemetry t WHERE product_imei <> '\(target)'")
         #expect(othersBefore == othersAfter)
@@ -72,7 +72,7 @@ struct BackfillAndDryRunTests {
         let (real, realReport) = try tool.nightly(dir)
         #expect(real.status == 0)
         #expect(comparableReport(dryReport) == comparableReport(realReport))
-        #expect(realReport.totals.int("inserted")! > 0)
+        #expect(try #require(realReport.totals.int("inserted")) > 0)
 
         // Backfill dry run likewise.
         let target = set.products[1]

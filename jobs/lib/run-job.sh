@@ -2,6 +2,14 @@
 # an environment file, the executable, dated report paths, and running with the exit code
 # passed through. See docs/operations.md for every variable.
 
+# The exit codes of DESIGN.md, named as in Sources/TelemetryCore/ExitReason.swift (the one
+# table; EndToEndTests/ExitCodeTableTests keeps these equal to it).
+EXIT_SUCCESS=0
+EXIT_DUMP_FAILED=1
+EXIT_USAGE=2
+EXIT_LOCKED=3
+EXIT_REJECTS=4
+
 # Reads the environment file: $TELEMETRY_MIGRATE_ENV, default /etc/telemetry-migrate/env.
 # Shell syntax (KEY=value lines, '#' comments, quotes for spaces); every assignment is
 # exported. A missing default file is fine (settings may come from the environment, as under
@@ -22,10 +30,10 @@ job_load_env() {
     [ -d "$DUMPS_DIR" ] || job_fail "$caller" "DUMPS_DIR $DUMPS_DIR is not a directory"
 }
 
-# Prints a message to stderr and exits 2 (configuration error, as the tool itself does).
+# Prints a message to stderr and exits EXIT_USAGE (configuration error, as the tool itself does).
 job_fail() {
     echo "$1: $2" >&2
-    exit 2
+    exit "$EXIT_USAGE"
 }
 
 # Sets JOB_TOOL: $TELEMETRY_MIGRATE_BIN, else telemetry-migrate on PATH, else this
@@ -89,11 +97,11 @@ job_run() {
         echo
         local meaning
         case $status in
-            0) meaning="ok" ;;
-            1) meaning="a dump failed; later dumps were not processed" ;;
-            2) meaning="usage or configuration error (is the database up?)" ;;
-            3) meaning="another run holds the lock" ;;
-            4) meaning="too many rejected lines (MAX_REJECTS)" ;;
+            "$EXIT_SUCCESS") meaning="ok" ;;
+            "$EXIT_DUMP_FAILED") meaning="a dump failed; later dumps were not processed" ;;
+            "$EXIT_USAGE") meaning="usage or configuration error (is the database up?)" ;;
+            "$EXIT_LOCKED") meaning="another run holds the lock" ;;
+            "$EXIT_REJECTS") meaning="too many rejected lines (MAX_REJECTS)" ;;
             *) meaning="unexpected" ;;
         esac
         echo "$caller: exit $status ($meaning)"

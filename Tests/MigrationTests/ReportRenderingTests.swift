@@ -25,7 +25,7 @@ import Testing
         #expect(!text.contains("\t") && !text.contains("\r"))
         let lines = text.split(separator: "\n")
         let rule = try #require(lines.first { $0.hasPrefix("----") })
-        let row = try #require(lines.first { $0.hasPrefix("\"") })
+        let row = try #require(lines.first { $0.hasPrefix(Table.cell(name) + " ") })
         #expect(rule.count == row.count, "columns line up: \(rule) / \(row)")
         let ascii = row.allSatisfy(\.isASCII)
         #expect(ascii)

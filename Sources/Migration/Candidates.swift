@@ -43,8 +43,7 @@ struct Candidates {
                     guard point.line != lastRefusedLine else { return }
                     lastRefusedLine = point.line
                     if counting { context.count { $0.malformed += 1 } }
-                    try context.reject(file: dump.name, line: point.line, column: nil,
-                                       reason: "refused by PostgreSQL: \(reason)", raw: point.summary)
+                    try context.rejectRefused(line: point.line, reason: "refused by PostgreSQL: \(reason)", raw: point.summary)
                     return
                 }
                 let time = UTCTime.micros(fromNanos: point.time)

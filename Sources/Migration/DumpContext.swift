@@ -24,6 +24,8 @@ final class DumpContext {
     private let maxRejects: Int?
     private let sink: RejectSink?
     private let progress: (Int, UInt64) -> Void
+    /// Refused lines already reported (they are found after the readings that reached them).
+    private var reportedRefused = Set<Int>()
     /// The last line any reading of the dump has reached.
     private var reachedLine = 0
     /// Invariant: every reject on a line up to this one has been reported, by an earlier
@@ -75,6 +77,18 @@ final class DumpContext {
         if line > reportedThrough {
             try sink?.reject(file: file, line: line, column: column, reason: reason, raw: raw)
         }
+        try checkRejects()
+    }
+
+    /// Reports a line the database refused, once, then enforces `--max-rejects`.
+    func rejectRefused(line: Int, reason: String, raw: String) throws {
+        if reportedRefused.insert(line).inserted {
+            try sink?.reject(file: dump.name, line: line, column: nil, reason: reason, raw: raw)
+        }
+        try checkRejects()
+    }
+
+    private func checkRejects() throws {
         if let maxRejects, rejectsBefore + counts.rejects > maxRejects { throw TooManyRejects(limit: maxRejects) }
     }
 }

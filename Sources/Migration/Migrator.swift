@@ -225,6 +225,21 @@ public final class Migrator {
     /// Reads one dump and applies it in one transaction (read-only in a dry run), on the
     /// strategy `WriteStrategy.first` names; when that strategy refuses the dump, on the staged one.
     private func migrate(_ context: DumpContext, memory: inout DryRunMemory?) throws -> DumpOutcome {
+        do {
+            return try migrateOnce(context, memory: &memory)
+        } catch let error as PostgresError where error.refusesData && context.refusedLines.isEmpty {
+            // Defence in depth: find the rows PostgreSQL refuses, then read the dump again with their lines malformed.
+            logger.warning("PostgreSQL refused rows of the dump; finding their lines", metadata: [
+                "dump.file": "\(context.entry.path)", "error": "\(error)",
+            ])
+            context.refusedLines = try RefusedLines(connection: connection)
+                .find(Candidates(context: context, classifier: classifier))
+            guard !context.refusedLines.isEmpty else { throw error }
+            return try migrateOnce(context, memory: &memory)
+        }
+    }
+
+    private func migrateOnce(_ context: DumpContext, memory: inout DryRunMemory?) throws -> DumpOutcome {
         let strategy = WriteStrategy.first(for: configuration, memory: memory)
         do {
             return try attempt(strategy, context, memory: &memory)

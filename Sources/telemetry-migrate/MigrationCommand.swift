@@ -52,7 +52,7 @@ enum MigrationCommand {
             let migrator = Migrator(configuration: configuration, connection: connection, logger: logger,
                                     rejects: rejects, progress: progress.map { line in { line.update($0) } })
             result = try migrator.run()
-            rejects.flush()
+            try rejects.flush()
         } catch let error as PostgresError {
             // Outside a dump (the dump's own failures are in the report): the database is
             // unusable or unreachable, a configuration problem for cron.

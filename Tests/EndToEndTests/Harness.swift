@@ -2,41 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 
-// MARK: Dumps written for tests
-
-/// One line of a generated line-protocol dump.
-enum DumpLine: Sendable {
-    case point(imei: String, field: String, value: ModelValue, timeNanos: Int64, measurement: String = "telemetry")
-    case malformed(String)
-    /// A comment line, such as the export's `# writing wal data`.
-    case comment(String)
-
-    var text: String {
-        switch self {
-        case .point(let imei, let field, let value, let time, let measurement):
-            return "\(measurement),product_imei=\(imei) \(field)=\(value.lineProtocol) \(time)"
-        case .malformed(let text), .comment(let text):
-            return text
-        }
-    }
-}
-
-/// A field value as the model and the database see it: `value` or `value_text`.
-enum ModelValue: Sendable, Hashable {
-    case number(Double)
-    case integer(Int64)
-    case boolean(Bool)
-    case text(String)
-
-    var lineProtocol: String {
-        switch self {
-        case .number(let d): String(d)
-        case .integer(let i): "\(i)i"
-        case .boolean(let b): b ? "true" : "F"
-        case .text(let s): "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
-        }
-    }
-
+extension ModelValue {
     /// The `telemetry` row's (value, value_text) as psql prints them.
     var columns: String {
         switch self {
@@ -45,28 +11,6 @@ enum ModelValue: Sendable, Hashable {
         case .boolean(let b): b ? "1|" : "0|"
         case .text(let s): "|" + s
         }
-    }
-}
-
-/// Writes dumps as real gzip files (through the system's `gzip`), in export framing.
-enum DumpWriter {
-    static func write(_ lines: [DumpLine], to url: URL, framing: Bool = true) throws {
-        var text = ""
-        if framing {
-            text += "# INFLUXDB EXPORT: 1677-09-21T00:12:43Z - 2262-04-11T23:47:16Z\n# DDL\nCREATE DATABASE smartsolar WITH NAME telemetry_rp\n"
-            text += "# DML\n# CONTEXT-DATABASE:smartsolar\n# CONTEXT-RETENTION-POLICY:telemetry_rp\n# writing tsm data\n"
-        }
-        text += lines.map(\.text).joined(separator: "\n") + "\n"
-        let plain = url.deletingPathExtension()
-        try Data(text.utf8).write(to: plain)
-        let result = run("/usr/bin/env", ["gzip", "-n", "-f", plain.path])
-        guard result.status == 0 else { throw TestFailure("gzip failed: \(result.stderr)") }
-    }
-
-    /// Cuts a gzip file short: a truncated stream the reader must refuse.
-    static func truncate(_ url: URL, keeping fraction: Double) throws {
-        let data = try Data(contentsOf: url)
-        try data.prefix(Int(Double(data.count) * fraction)).write(to: url)
     }
 }
 
@@ -221,20 +165,24 @@ struct Tool {
     }
 
     /// `nightly` with a JSON report, decoded.
-    func nightly(_ dumps: URL, _ extra: [String] = []) throws -> (ProcessResult, [String: Any]) {
+    func nightly(_ dumps: URL, _ extra: [String] = [],
+                 sourceLocation: SourceLocation = #_sourceLocation) throws -> (ProcessResult, [String: Any]) {
         let result = run(["nightly", "--dumps", dumps.path, "--report", "json"] + extra)
-        return (result, try Tool.decode(result))
+        return (result, try Tool.decode(result, sourceLocation: sourceLocation))
     }
 
-    func backfill(_ dumps: URL, imeis: [String], _ extra: [String] = []) throws -> (ProcessResult, [String: Any]) {
+    func backfill(_ dumps: URL, imeis: [String], _ extra: [String] = [],
+                  sourceLocation: SourceLocation = #_sourceLocation) throws -> (ProcessResult, [String: Any]) {
         let result = run(["backfill", "--dumps", dumps.path, "--report", "json"] + imeis.flatMap { ["--imei", $0] } + extra)
-        return (result, try Tool.decode(result))
+        return (result, try Tool.decode(result, sourceLocation: sourceLocation))
     }
 
-    static func decode(_ result: ProcessResult) throws -> [String: Any] {
+    /// The JSON report on stdout; a run's report has its counts checked against `ReportIdentity`.
+    static func decode(_ result: ProcessResult, sourceLocation: SourceLocation = #_sourceLocation) throws -> [String: Any] {
         guard let object = try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] else {
             throw TestFailure("not a JSON report (exit \(result.status)): \(result.stdout)\n\(result.stderr)")
         }
+        if object["totals"] != nil { expectIdentity(object, sourceLocation: sourceLocation) }  // a run's report, not `status`
         return object
     }
 
@@ -255,19 +203,6 @@ extension [String: Any] {
 }
 
 // MARK: Random dump sets
-
-/// Deterministic pseudo-random numbers (SplitMix64), so a failing seed can be replayed.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// A generated set of dumps and the products they are about.
 protocol DumpSet {
@@ -439,4 +374,10 @@ func expectState(_ db: TestDatabase, equals expected: DatabaseState, _ comment: 
 func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
     let q = a / b
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
+}
+
+/// Expects a parsed JSON report to keep `ReportIdentity`.
+func expectIdentity(_ report: [String: Any], sourceLocation: SourceLocation = #_sourceLocation) {
+    let violations = ReportIdentity.violations(inJSON: report)
+    #expect(violations.isEmpty, "\(violations.joined(separator: "\n"))", sourceLocation: sourceLocation)
 }

@@ -6,6 +6,9 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "telemetry-migrate", targets: ["telemetry-migrate"]),
+        // For the fuzz package (Fuzz/), which depends on this one by path.
+        .library(name: "DumpReader", targets: ["DumpReader"]),
+        .library(name: "SmartSolarAPI", targets: ["SmartSolarAPI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),

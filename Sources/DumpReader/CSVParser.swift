@@ -14,6 +14,9 @@ struct CSVParser {
     private enum Column {
         case name, tags, time, imei
         case field(String)
+        /// A column whose name cannot be a field key (empty, over 255 bytes, not UTF-8, NUL):
+        /// a value in it makes its row malformed; an empty cell there is no value, as anywhere.
+        case invalid(String)
     }
     private var columns: [Column] = []
     private var names = NameTable()
@@ -108,6 +111,8 @@ struct CSVParser {
                 newColumns.append(.time)
             } else if text.elementsEqual("product_imei".utf8) {
                 newColumns.append(.imei)
+            } else if let problem = text.withUnsafeBufferPointer({ LineProtocolParser.fieldKeyProblem($0) }) {
+                newColumns.append(.invalid(text.isEmpty ? "empty column name" : problem))
             } else {
                 newColumns.append(.field(text.withUnsafeBufferPointer { names.intern($0) }))
             }
@@ -153,8 +158,9 @@ struct CSVParser {
                 measurement = withCell(p, index) { bytes, names, _ in names.intern(bytes) }
             case .time:
                 timeColumn = column
-                time = withCell(p, index) { bytes, _, _ in
-                    Numbers.isIntegerLiteral(bytes) ? Numbers.int64(bytes) : UTCTime.parseNanos(utf8: bytes)
+                time = withCell(p, index) { cell, _, _ in
+                    let bytes = Self.trimmed(cell)
+                    return Numbers.isIntegerLiteral(bytes) ? Numbers.int64(bytes) : UTCTime.parseNanos(utf8: bytes)
                 }
             case .imei:
                 let result = withCell(p, index) { bytes, _, tags -> (String?, String?) in
@@ -172,6 +178,8 @@ struct CSVParser {
                 }
             case .field:
                 break
+            case .invalid(let reason):
+                if !cells[index].range.isEmpty { return .malformed(column: column, reason: reason) }
             }
         }
         let selected = measurement == options.measurement
@@ -215,13 +223,23 @@ struct CSVParser {
         }
     }
 
-    static func value(_ b: UnsafeBufferPointer<UInt8>, validate: Bool, column: Int) -> Result<FieldValue, LineProtocolParser.Problem> {
+    /// A cell without the blanks (space, TAB) the CLI may leave around it.
+    static func trimmed(_ cell: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8> {
+        var lower = 0, upper = cell.count
+        while lower < upper, cell[lower] == 0x20 || cell[lower] == 0x09 { lower += 1 }
+        while upper > lower, cell[upper - 1] == 0x20 || cell[upper - 1] == 0x09 { upper -= 1 }
+        return UnsafeBufferPointer(rebasing: cell[lower..<upper])
+    }
+
+    /// A boolean or number cell's value ignores blanks around it; a string keeps them.
+    static func value(_ cell: UnsafeBufferPointer<UInt8>, validate: Bool, column: Int) -> Result<FieldValue, LineProtocolParser.Problem> {
+        let b = trimmed(cell)
         if b.elementsEqual("true".utf8) { return .success(.boolean(true)) }
         if b.elementsEqual("false".utf8) { return .success(.boolean(false)) }
         if let first = b.first, first == 0x2D || first == 0x2E || Numbers.isDigit(first) {
             if Numbers.isIntegerLiteral(b), let value = Numbers.int64(b) { return .success(.integer(value)) }
             if let value = Numbers.double(b) { return .success(.float(value)) }
         }
-        return LineProtocolParser.makeString(b, validate: validate, column: column).map { .string($0) }
+        return LineProtocolParser.makeString(cell, validate: validate, column: column).map { .string($0) }
     }
 }

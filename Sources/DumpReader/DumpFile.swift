@@ -18,23 +18,38 @@ public final class DumpFile {
     /// The content format, known once `read` has seen the first bytes.
     public private(set) var format: DumpFormat?
 
-    static let chunkSize = 1 << 18
-
-    /// Throws `DumpError` when the file cannot be opened or is not a regular file.
+    /// Throws `DumpError` when the file cannot be opened or is not a regular file (a FIFO is
+    /// never opened, so it cannot hang the run). A path that `DumpDirectory.list` escaped
+    /// because its name is not valid UTF-8 fails with that reason.
     public init(path: String, options: ReaderOptions = ReaderOptions()) throws {
         self.path = path
         self.options = options
+        size = try Self.regularFileSize(path)
+    }
+
+    /// The size of the regular, readable file at `path`, or a `DumpError` saying why it is not one.
+    static func regularFileSize(_ path: String) throws(DumpError) -> UInt64 {
         var info = stat()
         guard stat(path, &info) == 0 else {
-            throw DumpError(file: path, offset: nil, reason: "cannot open: \(String(cString: strerror(errno)))")
+            let reason = String(cString: strerror(errno))
+            if lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFLNK {
+                throw DumpError(file: path, offset: nil, reason: "cannot open: dangling symbolic link")
+            }
+            if DumpDirectory.isEscapedName(path) {
+                throw DumpError(file: path, offset: nil, reason: "file name is not valid UTF-8")
+            }
+            throw DumpError(file: path, offset: nil, reason: "cannot open: \(reason)")
         }
-        guard (info.st_mode & S_IFMT) == S_IFREG else {
-            throw DumpError(file: path, offset: nil, reason: "not a regular file")
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFIFO: throw DumpError(file: path, offset: nil, reason: "not a regular file (a FIFO)")
+        case S_IFDIR: throw DumpError(file: path, offset: nil, reason: "not a regular file (a directory)")
+        default: throw DumpError(file: path, offset: nil, reason: "not a regular file")
         }
         guard access(path, R_OK) == 0 else {
             throw DumpError(file: path, offset: nil, reason: "cannot open: \(String(cString: strerror(errno)))")
         }
-        size = UInt64(info.st_size)
+        return UInt64(info.st_size)
     }
 
     /// The last path component.
@@ -47,12 +62,12 @@ public final class DumpFile {
         bytesConsumed = 0
         let decoder = try GzipDecoder(path: path)
         compression = decoder.compression
-        let pipeline = ChunkPipeline(decoder: decoder, bufferSize: Self.chunkSize)
+        let pipeline = ChunkPipeline(decoder: decoder, bufferSize: options.chunkSize)
         defer {
             pipeline.cancel()
             compression = pipeline.compression
         }
-        let scanner = RecordScanner(maxLineBytes: options.maxLineBytes, chunkSize: Self.chunkSize)
+        let scanner = RecordScanner(maxLineBytes: options.maxLineBytes, chunkSize: options.chunkSize)
         var events = EventMaker(file: name, options: options)
         do {
             while let chunk = try pipeline.next() {
@@ -111,27 +126,5 @@ struct EventMaker {
     private func reject(_ record: Record, column: Int?, reason: String) -> Reject {
         let raw = String(decoding: record.bytes.prefix(Self.rawLimit), as: UTF8.self)
         return Reject(file: file, line: record.line, column: column, reason: reason, raw: raw)
-    }
-}
-
-/// Listing a dumps directory.
-public enum DumpDirectory {
-    /// Regular, non-hidden files of `directory`, sorted by byte order of file name; full paths.
-    public static func list(_ directory: String) throws -> [String] {
-        let names: [String]
-        do {
-            names = try FileManager.default.contentsOfDirectory(atPath: directory)
-        } catch {
-            throw DumpError(file: directory, offset: nil, reason: "cannot list directory: \(error.localizedDescription)")
-        }
-        let base = directory.hasSuffix("/") ? directory : directory + "/"
-        return names
-            .filter { !$0.hasPrefix(".") }
-            .sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
-            .map { base + $0 }
-            .filter { path in
-                var info = stat()
-                return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
-            }
     }
 }

@@ -48,7 +48,7 @@ final class GzipDecoder {
     /// Opens `path` and sniffs its first bytes.
     init(path: String, inputCapacity: Int = 1 << 17) throws(DumpError) {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)  // a FIFO put in its place never blocks
         guard fd >= 0 else {
             throw DumpError(file: path, offset: nil, reason: "cannot open: \(String(cString: strerror(errno)))")
         }

@@ -37,12 +37,15 @@ struct LineProtocolParser {
     private var names = NameTable()
     private var tagValues = NameTable()
     private var scratch: [UInt8] = []
+    /// The tag keys of the line being parsed, as written (a repeated key is malformed).
+    private var tagKeys: [Range<Int>] = []
     /// The series key (measurement and tags, as written) of the last well-formed data line and
     /// what it meant: consecutive lines of an export mostly share it, so it is parsed once.
     private var lastSeries = LastSeries()
-    /// The last field key, as written, and its name.
+    /// The last field key, as written, its name, and why it cannot be stored (if so).
     private var lastFieldKey: [UInt8] = []
     private var lastFieldName = ""
+    private var lastFieldProblem: String?
 
     private struct LastSeries {
         var bytes: [UInt8] = []
@@ -132,10 +135,8 @@ struct LineProtocolParser {
 
     // MARK: Data lines
 
-    private enum Stop { case comma, space, equals, end }
-
-    /// Scans a name from `i` to the first unescaped byte in the stop set; returns its end and
-    /// whether it holds backslashes.
+    /// Advances `i` from the start of a name to its end: the first unescaped `,` or space, or
+    /// `=` when `stopAtEquals`. Returns whether the name holds backslashes (needs unescaping).
     @inline(__always)
     private static func scanName(_ p: UnsafeBufferPointer<UInt8>, _ i: inout Int, stopAtEquals: Bool) -> Bool {
         var escaped = false
@@ -157,6 +158,34 @@ struct LineProtocolParser {
     private mutating func name(_ p: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, escaped: Bool,
                                measurement: Bool, tagValue: Bool = false) -> String {
         if !escaped { return intern(UnsafeBufferPointer(rebasing: p[range]), tagValue: tagValue) }
+        unescape(p, range, measurement: measurement)
+        let bytes = scratch
+        return bytes.withUnsafeBufferPointer { intern($0, tagValue: tagValue) }
+    }
+
+    /// A field key's name and, when it cannot be stored, why (DESIGN.md: at most 255 bytes,
+    /// valid UTF-8, no NUL; checked on the unescaped bytes, never replaced with U+FFFD).
+    private mutating func fieldKey(_ p: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, escaped: Bool) -> (String, String?) {
+        if escaped {
+            unescape(p, range, measurement: false)
+            let bytes = scratch
+            return bytes.withUnsafeBufferPointer { (intern($0, tagValue: false), Self.fieldKeyProblem($0)) }
+        }
+        let bytes = UnsafeBufferPointer(rebasing: p[range])
+        return (intern(bytes, tagValue: false), Self.fieldKeyProblem(bytes))
+    }
+
+    /// Why a field key (unescaped) cannot be stored, or nil.
+    static func fieldKeyProblem(_ key: UnsafeBufferPointer<UInt8>) -> String? {
+        if key.isEmpty { return "missing field key" }
+        if key.count > 255 { return "field key longer than 255 bytes" }
+        if key.contains(0) { return "field key contains a NUL byte" }
+        if validatedUTF8(key) == nil { return "field key is not valid UTF-8" }
+        return nil
+    }
+
+    /// Fills `scratch` with the bytes of the name at `range`, unescaped.
+    private mutating func unescape(_ p: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, measurement: Bool) {
         scratch.removeAll(keepingCapacity: true)
         var i = range.lowerBound
         while i < range.upperBound {
@@ -172,8 +201,6 @@ struct LineProtocolParser {
             scratch.append(b)
             i += 1
         }
-        let bytes = scratch
-        return bytes.withUnsafeBufferPointer { intern($0, tagValue: tagValue) }
     }
 
     /// Up to 15 UTF-8 bytes, a String is stored inline (no allocation), so interning only pays
@@ -224,12 +251,18 @@ struct LineProtocolParser {
         // Tags
         var imeiRange: Range<Int>?
         var imeiEscaped = false
+        tagKeys.removeAll(keepingCapacity: true)
         while i < n, p[i] == comma {
             i += 1
             let keyStart = i
             _ = Self.scanName(p, &i, stopAtEquals: true)
             if i == keyStart { return .malformed(column: i + 1, reason: "missing tag key") }
             guard i < n, p[i] == equals else { return .malformed(column: i + 1, reason: "expected '=' after tag key") }
+            let key = UnsafeBufferPointer(rebasing: p[keyStart..<i])
+            if tagKeys.contains(where: { p[$0].elementsEqual(key) }) {
+                return .malformed(column: keyStart + 1, reason: "duplicate tags")
+            }
+            tagKeys.append(keyStart..<i)
             let isIMEI = i - keyStart == Self.productIMEI.count && Self.hasPrefix(p, at: keyStart, Self.productIMEI)
             i += 1
             let valueStart = i
@@ -279,6 +312,15 @@ struct LineProtocolParser {
             if i == keyStart { return .malformed(column: i + 1, reason: "missing field key") }
             guard i < n, p[i] == equals else { return .malformed(column: i + 1, reason: "expected '=' after field key") }
             let keyRange = keyStart..<i
+            let isIMEIField = keyRange.count == Self.productIMEI.count && Self.hasPrefix(p, at: keyStart, Self.productIMEI)
+            if !isIMEIField, !lastFieldKey.hasSameBytes(as: UnsafeBufferPointer(rebasing: p[keyRange])) {
+                (lastFieldName, lastFieldProblem) = fieldKey(p, keyRange, escaped: escapedKey)
+                lastFieldKey.removeAll(keepingCapacity: true)
+                lastFieldKey.append(contentsOf: UnsafeBufferPointer(rebasing: p[keyRange]))
+            }
+            if !isIMEIField, let problem = lastFieldProblem {
+                return .malformed(column: keyStart + 1, reason: problem)
+            }
             i += 1
             guard i < n, p[i] != space, p[i] != comma else {
                 return .malformed(column: i + 1, reason: "missing field value")
@@ -298,15 +340,7 @@ struct LineProtocolParser {
                 case .failure(let problem): return .malformed(column: valueColumn, reason: problem.reason)
                 }
             }
-            let isIMEIField = keyRange.count == Self.productIMEI.count && Self.hasPrefix(p, at: keyStart, Self.productIMEI)
-            if !isIMEIField {
-                if !lastFieldKey.hasSameBytes(as: UnsafeBufferPointer(rebasing: p[keyRange])) {
-                    lastFieldName = name(p, keyRange, escaped: escapedKey, measurement: false)
-                    lastFieldKey.removeAll(keepingCapacity: true)
-                    lastFieldKey.append(contentsOf: UnsafeBufferPointer(rebasing: p[keyRange]))
-                }
-                fields.append(ParsedField(key: lastFieldName, value: value))
-            }
+            if !isIMEIField { fields.append(ParsedField(key: lastFieldName, value: value)) }
             if i == n { return .malformed(column: n + 1, reason: "missing timestamp") }
             if p[i] == comma {
                 i += 1
@@ -384,64 +418,4 @@ struct LineProtocolParser {
         }
         return scratch.withUnsafeBufferPointer { Self.makeString($0, validate: validate, column: open + 1) }
     }
-
-    /// A String of the bytes; when `validate`, invalid UTF-8 or a NUL byte is a problem.
-    static func makeString(_ bytes: UnsafeBufferPointer<UInt8>, validate: Bool, column: Int?) -> Result<String, Problem> {
-        guard validate else { return .success(String(decoding: bytes, as: UTF8.self)) }
-        if bytes.contains(0) { return .failure(Problem(column: column, reason: "string value contains a NUL byte")) }
-        guard let string = validatedUTF8(bytes) else {
-            return .failure(Problem(column: column, reason: "string value is not valid UTF-8"))
-        }
-        return .success(string)
-    }
-
-    static func validatedUTF8(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
-        var iterator = bytes.makeIterator()
-        var decoder = UTF8()
-        loop: while true {
-            switch decoder.decode(&iterator) {
-            case .scalarValue: continue
-            case .emptyInput: break loop
-            case .error: return nil
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-
-    /// An unquoted field value: boolean, `12i`, `12u` or a float.
-    static func scalar(_ b: UnsafeBufferPointer<UInt8>) -> Result<FieldValue, Problem> {
-        guard let first = b.first, let last = b.last else { return .failure(Problem(reason: "missing field value")) }
-        switch first {
-        case 0x74, 0x54, 0x66, 0x46:  // t T f F
-            if let value = boolean(b) { return .success(.boolean(value)) }
-            return .failure(Problem(reason: "invalid boolean"))
-        default: break
-        }
-        if last == 0x69 {  // i
-            let digits = UnsafeBufferPointer(rebasing: b[..<(b.count - 1)])
-            if let value = Numbers.int64(digits) { return .success(.integer(value)) }
-            return .failure(Problem(reason: Numbers.isIntegerLiteral(digits) ? "integer out of range" : "invalid integer"))
-        }
-        if last == 0x75 {  // u
-            let digits = UnsafeBufferPointer(rebasing: b[..<(b.count - 1)])
-            if let value = Numbers.uint64(digits) { return .success(.unsigned(value)) }
-            let literal = Numbers.isIntegerLiteral(digits) && digits.first != 0x2D
-            return .failure(Problem(reason: literal ? "unsigned integer out of range" : "invalid unsigned integer"))
-        }
-        if let value = Numbers.double(b) { return .success(.float(value)) }
-        return .failure(Problem(reason: "invalid number"))
-    }
-
-    private static let trueWords = ["t", "T", "true", "True", "TRUE"].map { Array($0.utf8) }
-    private static let falseWords = ["f", "F", "false", "False", "FALSE"].map { Array($0.utf8) }
-
-    static func boolean(_ b: UnsafeBufferPointer<UInt8>) -> Bool? {
-        if trueWords.contains(where: { $0.elementsEqual(b) }) { return true }
-        if falseWords.contains(where: { $0.elementsEqual(b) }) { return false }
-        return nil
-    }
-}
-
-extension LineProtocolParser.Problem {
-    init(reason: String) { self.init(column: nil, reason: reason) }
 }

@@ -31,7 +31,7 @@ public struct Point: Sendable, Hashable {
 }
 
 /// A rejected (malformed) line: where it is, why, and what it said.
-public struct Reject: Sendable, Hashable, Error, CustomStringConvertible {
+public struct Reject: Sendable, Hashable, CustomStringConvertible {
     public var file: String
     /// 1-based line number the rejected line starts on.
     public var line: Int
@@ -81,14 +81,19 @@ public struct ReaderOptions: Sendable {
     public var precision: Precision
     /// A line longer than this is malformed (never an unbounded allocation).
     public var maxLineBytes: Int
+    /// Decompressed bytes handed from the decoder to the parser at once (4 such buffers are
+    /// in flight). Events and line numbers never depend on it; tests and fuzzers vary it to
+    /// split inputs at every offset.
+    public var chunkSize: Int
 
     public init(measurement: String = "telemetry", database: String? = nil, retentionPolicy: String? = nil,
-                precision: Precision = .ns, maxLineBytes: Int = 1 << 20) {
+                precision: Precision = .ns, maxLineBytes: Int = 1 << 20, chunkSize: Int = 1 << 18) {
         self.measurement = measurement
         self.database = database
         self.retentionPolicy = retentionPolicy
         self.precision = precision
         self.maxLineBytes = maxLineBytes
+        self.chunkSize = max(1, chunkSize)
     }
 }
 

@@ -38,6 +38,8 @@ final class RecordScanner {
     private var searchFrom = 0
     private var line = 1
     private var skipping = false
+    /// False until the start of the content has been checked for a UTF-8 byte order mark.
+    private var bomChecked = false
     /// Quote search cache: no quote lies in `quoteSearched` except at `nextQuote` (its first one).
     private var nextQuote: Int?
     private var quoteSearched = 0..<0
@@ -58,6 +60,7 @@ final class RecordScanner {
             memcpy(buffer + end, base, bytes.count)
             end += bytes.count
         }
+        if !bomChecked, !skipByteOrderMark(final: false) { return }
         if format == nil {
             guard let detected = detectFormat(final: false) else { return }
             format = detected
@@ -67,6 +70,7 @@ final class RecordScanner {
 
     /// Hands on the last record when the input does not end with a newline.
     func finish(_ handle: (Record) throws -> Void) rethrows {
+        if !bomChecked { _ = skipByteOrderMark(final: true) }
         if format == nil { format = detectFormat(final: true) ?? .lineProtocol }
         try scan(atEnd: true, handle)
     }
@@ -81,13 +85,38 @@ final class RecordScanner {
         end = pending
     }
 
+    private static let byteOrderMark: [UInt8] = [0xEF, 0xBB, 0xBF]
+    private static let errPrefix = Array("ERR:".utf8)
+
+    /// Skips a UTF-8 byte order mark at the start of the content (of the whole decompressed
+    /// stream, not of each gzip member). False while too few bytes are buffered to tell.
+    private func skipByteOrderMark(final: Bool) -> Bool {
+        let available = min(end - start, 3)
+        guard Self.byteOrderMark.starts(with: UnsafeBufferPointer(start: buffer + start, count: available)) else {
+            bomChecked = true
+            return true
+        }
+        if available < 3 && !final { return false }
+        if available == 3 {
+            start += 3
+            searchFrom = max(searchFrom, start)
+        }
+        bomChecked = true
+        return true
+    }
+
     /// CSV when the first non-blank line is an `influx -format csv` header.
     private func detectFormat(final: Bool) -> DumpFormat? {
         var i = start
         while true {
             while i < end, buffer[i] == 0x0A || buffer[i] == 0x0D || buffer[i] == 0x20 || buffer[i] == 0x09 { i += 1 }
             // An `ERR: ...` line the influx CLI printed before its CSV says nothing about the format.
-            guard end - i >= 4, buffer[i] == 0x45, buffer[i + 1] == 0x52, buffer[i + 2] == 0x52, buffer[i + 3] == 0x3A else { break }
+            let available = min(end - i, 4)
+            guard Self.errPrefix.starts(with: UnsafeBufferPointer(start: buffer + i, count: available)), available > 0 else { break }
+            if available < 4 {
+                if final { break }
+                return nil  // too few bytes yet to tell an `ERR:` line (found by ChunkSplitTests at chunk size 1)
+            }
             guard let nl = newline(from: i, to: end) else { return final ? .lineProtocol : nil }
             i = nl + 1
         }

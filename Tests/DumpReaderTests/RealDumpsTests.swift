@@ -69,7 +69,7 @@ import TestSupport
 }
 
 extension ReadResult {
-    /// The decompressed bytes of a file, through the reader's own gzip layer (as one CSV-free blob).
+    /// The decompressed bytes of a gzip file, by `gzip -dc` (independent of the reader's own decoder).
     static func plainBytes(_ path: String) throws -> [UInt8] {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")

@@ -1,0 +1,151 @@
+import DumpReader
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Shared by the fuzz targets: the input as a file, a whole read as comparable values, and
+/// the invariants every reader target asserts. A broken invariant traps, which libFuzzer
+/// reports as a crash and saves the input.
+
+/// What one read of a dump gave: every event (as text, so NaN compares equal) and the error.
+public struct ReadOutcome: Equatable {
+    public var events: [String] = []
+    public var points: [Point] = []
+    public var others: [Point] = []
+    public var rejects: [Reject] = []
+    /// Points and other points in file order, each with whether it was selected.
+    public var inOrder: [Point] = []
+    public var selected: [Bool] = []
+    public var error: String?
+    public var format: DumpFormat?
+}
+
+/// A memory-backed file holding the current input, opened by path
+/// (`/proc/self/fd/N`) like any dump.
+public final class InputFile {
+    public let fd: Int32
+    public let path: String
+
+    public init(name: String) {
+        // An unlinked file in tmpfs, reopened through /proc like any path (no memfd_create in Glibc's module).
+        let file = "/dev/shm/telemetry-fuzz-\(getpid())-\(name)"
+        fd = open(file, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        precondition(fd >= 0, "cannot create \(file)")
+        unlink(file)
+        path = "/proc/self/fd/\(fd)"
+    }
+
+    public func write(_ bytes: UnsafeRawBufferPointer) {
+        precondition(ftruncate(fd, 0) == 0)
+        var written = 0
+        while written < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + written, bytes.count - written, off_t(written))
+            precondition(n > 0, "pwrite failed")
+            written += n
+        }
+    }
+}
+
+/// Reads the file at `path` to its end with the given options.
+public func readAll(_ path: String, _ options: ReaderOptions) -> ReadOutcome {
+    var outcome = ReadOutcome()
+    do {
+        let dump = try DumpFile(path: path, options: options)
+        try dump.read { event in
+            outcome.events.append(String(describing: event))
+            switch event {
+            case .point(let p):
+                outcome.points.append(p)
+                outcome.inOrder.append(p)
+                outcome.selected.append(true)
+            case .other(let p):
+                outcome.others.append(p)
+                outcome.inOrder.append(p)
+                outcome.selected.append(false)
+            case .malformed(let r): outcome.rejects.append(r)
+            }
+        }
+        outcome.format = dump.format
+    } catch {
+        outcome.error = String(describing: error)
+    }
+    return outcome
+}
+
+/// Reads `input` with the default chunk size and with a small one derived from the input;
+/// traps unless both give the same events, error and format. Returns the default read.
+public func readAtTwoChunkSizes(_ file: InputFile, _ input: UnsafeRawBufferPointer,
+                                options: ReaderOptions = ReaderOptions(maxLineBytes: 4096, chunkSize: 1 << 16)) -> ReadOutcome {
+    file.write(input)
+    let whole = readAll(file.path, options)
+    var small = options
+    // At most ~32 chunks, since each is a hand-off between threads: small inputs are the ones
+    // cut at every size (1...61), large ones in a few dozen places.
+    small.chunkSize = max(1 + Int(input.last ?? 0) % 61, input.count / 32)
+    let split = readAll(file.path, small)
+    if whole != split {
+        fatalError("chunk size changed the outcome: \(whole.events.count) vs \(split.events.count) events, "
+                   + "\(whole.error ?? "-") vs \(split.error ?? "-")")
+    }
+    return whole
+}
+
+/// Every reject's `raw` is the text at the start of physical line `line` (so its line number
+/// is 1 + the newlines before the record, quoted ones included), and events come in line order.
+public func checkLineNumbers(_ outcome: ReadOutcome, decompressed bytes: [UInt8]) {
+    var content = bytes[...]
+    if content.starts(with: [0xEF, 0xBB, 0xBF]) { content = content.dropFirst(3) }
+    var lineStarts = [content.startIndex]
+    for i in content.indices where content[i] == 0x0A { lineStarts.append(i + 1) }
+    var previous = 0
+    for line in (outcome.points + outcome.others).map(\.line) + outcome.rejects.map(\.line) {
+        precondition(line >= 1 && line <= lineStarts.count, "line \(line) outside 1...\(lineStarts.count)")
+    }
+    for event in outcome.rejects {
+        precondition(event.line >= previous, "rejects out of line order")
+        previous = event.line
+        let start = lineStarts[event.line - 1]
+        let text = Array(content[start..<min(content.endIndex, start + 512)])
+        let raw = Array(event.raw.utf8)
+        if !event.raw.contains("\u{FFFD}") {
+            precondition(text.starts(with: raw), "reject at line \(event.line) does not start that line: \(event.raw.debugDescription)")
+        } else {
+            // Cut at its record's end, the text may end in a partial character: all but the last
+            // scalar of `raw` must then begin the decoded line.
+            let line = String(decoding: text, as: UTF8.self).unicodeScalars
+            let found = line.starts(with: event.raw.unicodeScalars.dropLast())
+            precondition(found, "reject at line \(event.line) does not start that line: \(event.raw.debugDescription)")
+        }
+    }
+}
+
+/// A point as one line of line protocol, escaped so that it parses back to the same point.
+public func lineProtocol(_ p: Point) -> String {
+    var line = escape(p.measurement, [",", " "])
+    if !p.imei.isEmpty { line += ",product_imei=" + escape(p.imei, [",", " ", "="]) }
+    line += " " + escape(p.field, [",", " ", "="]) + "="
+    switch p.value {
+    case .float(let v): line += "\(v)"
+    case .integer(let v): line += "\(v)i"
+    case .unsigned(let v): line += "\(v)u"
+    case .boolean(let v): line += v ? "true" : "false"
+    case .string(let v):
+        line += "\"" + v.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+    }
+    return line + " \(p.time)\n"
+}
+
+private func escape(_ name: String, _ specials: Set<Unicode.Scalar>) -> String {
+    var out = String.UnicodeScalarView()
+    for c in name.unicodeScalars {
+        if specials.contains(c) { out.append("\\") }
+        out.append(c)
+    }
+    return String(out)
+}
+
+extension String {
+    func replacingOccurrences(of target: String, with replacement: String) -> String {
+        split(separator: target, omittingEmptySubsequences: false).joined(separator: replacement)
+    }
+}

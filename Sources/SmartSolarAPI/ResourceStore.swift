@@ -14,10 +14,13 @@ struct ResourceStore {
         let fetch = PageWindow.fetch(offset: query.offset, limit: query.limit, page: page, resultsPerPage: resultsPerPage)
         let rows = try fetch.map { try connection.query(compiler.pageStatement(offset: $0.offset, limit: $0.limit)) }
         let matching: Int
+        let needed = query.limit.map { (query.offset ?? 0) + $0 }
         if let fetch, let rows, !rows.isEmpty, rows.count < fetch.limit {
             matching = fetch.offset + rows.count  // a short page is the last one: the count is free
+        } else if let fetch, let rows, let needed, fetch.offset + rows.count >= needed {
+            matching = needed  // the page reaches the end of the query's window: nothing more to count
         } else {
-            matching = try MatchCount.count(compiler, needed: query.limit.map { (query.offset ?? 0) + $0 }, on: connection)
+            matching = try MatchCount.count(compiler, needed: needed, on: connection)
         }
         let window = PageWindow(matching: matching, offset: query.offset, limit: query.limit,
                                 page: page, resultsPerPage: resultsPerPage)

@@ -38,15 +38,21 @@ struct LimitsTests {
             let token = try api.token(.overview)
             _ = try await api.request(Self.rtc, token: token)  // warm the pool
             let q = Self.deep(500)
-            // The best of five, so that a machine busy with other work does not decide it.
-            var fastest = Double.infinity
+            // The best of five, so that a machine busy with other work does not decide it; on
+            // a machine so busy that even a shallow malformed q (the same path without the
+            // deep parse) takes longer, within twice that.
+            var fastest = Double.infinity, baseline = Double.infinity
             for _ in 0..<5 {
-                let start = ContinuousClock.now
+                var start = ContinuousClock.now
                 let refused = try await api.search("rtc_connection_history", q, token: token)
                 fastest = min(fastest, Self.milliseconds(since: start))
                 #expect(refused.status == 400 && refused.message == "q is nested deeper than 32 levels")
+                start = ContinuousClock.now
+                let shallow = try await api.search("rtc_connection_history", #"{"filters": 5}"#, token: token)
+                baseline = min(baseline, Self.milliseconds(since: start))
+                #expect(shallow.status == 400)
             }
-            #expect(fastest < 100, "took \(fastest) ms")
+            #expect(fastest < max(100, 2 * baseline), "took \(fastest) ms, a shallow q \(baseline) ms")
             let anonymous = try await api.request(Self.rtc, query: ["q": q], token: nil)
             #expect(anonymous.status == 401)
             let huge = try await api.request(Self.rtc, query: ["q": String(repeating: "[", count: 9_000)], token: nil)
@@ -137,7 +143,7 @@ struct LimitsTests {
     /// is bounded (503 with Retry-After).
     @Test func statementAndPoolTimeouts() async throws {
         try await withServer("timeouts", poolSize: 1, configure: {
-            $0.limits = PoolLimits(statementTimeoutMs: 1000, lockTimeoutMs: 0, acquireTimeout: .milliseconds(300))
+            $0.limits = PoolLimits(statementTimeoutMs: 3000, lockTimeoutMs: 0, acquireTimeout: .milliseconds(300))
             $0.tokenCacheSeconds = 60
         }) { api in
             let token = try api.token(.overview)
@@ -145,29 +151,36 @@ struct LimitsTests {
             let locker = try PostgresConnection(url: api.database.url)
             defer { locker.close() }
             try locker.executeScript("BEGIN; LOCK TABLE rtc_connection_history IN ACCESS EXCLUSIVE MODE")
-            var start = ContinuousClock.now
             let locked = try await api.request("\(Self.rtc)/1", token: token)
-            #expect(locked.status == 503 && locked.message == "The query took longer than 1000 ms", "\(locked.message)")
-            #expect(Self.milliseconds(since: start) < 3000)
+            #expect(locked.status == 503 && locked.message == "The query took longer than 3000 ms", "\(locked.message)")
 
-            // One slow request holds the only connection: the next one waits 300 ms, then 503.
+            // One slow request holds the only connection (it waits for the lock): the next one
+            // waits 300 ms, then 503, well before the slow one's 3 s are over.
             async let slow = api.request("\(Self.rtc)/2", token: token)
-            try await Task.sleep(for: .milliseconds(100))
-            start = ContinuousClock.now
+            for _ in 0..<100 {
+                let waiting = try api.sql.query("""
+                    SELECT count(*) FROM pg_stat_activity WHERE application_name = 'telemetry-migrate serve'
+                    AND datname = current_database() AND wait_event_type = 'Lock'
+                    """).first?.int64(0) ?? 0
+                if waiting > 0 { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let start = ContinuousClock.now
             let refused = try await api.request("/v1/product_migration_history", token: token)
             #expect(refused.status == 503 && refused.headers["retry-after"] == "1", "\(refused.status)")
             #expect(refused.message.hasPrefix("Server busy"))
-            #expect(Self.milliseconds(since: start) < 900)
+            #expect(Self.milliseconds(since: start) < 2500)
             #expect(try await slow.status == 503)
             try locker.executeScript("ROLLBACK")
             #expect(try await api.request("\(Self.rtc)/1", token: token).status == 200)
         }
     }
 
-    /// Finding 2: a lock wait is limited by lock_timeout, well before statement_timeout.
+    /// Finding 2: a lock wait is limited by lock_timeout (503 "Database unavailable" with
+    /// Retry-After), not by the much longer statement_timeout.
     @Test func lockTimeout() async throws {
         try await withServer("locktimeout", configure: {
-            $0.limits = PoolLimits(statementTimeoutMs: 10_000, lockTimeoutMs: 200)
+            $0.limits = PoolLimits(statementTimeoutMs: 60_000, lockTimeoutMs: 200)
         }) { api in
             let token = try api.token(.overview)
             let locker = try PostgresConnection(url: api.database.url)
@@ -175,8 +188,8 @@ struct LimitsTests {
             try locker.executeScript("BEGIN; LOCK TABLE rtc_connection_history IN ACCESS EXCLUSIVE MODE")
             let start = ContinuousClock.now
             let locked = try await api.request("\(Self.rtc)/1", token: token)
-            #expect(locked.status == 503 && locked.headers["retry-after"] == "1")
-            #expect(Self.milliseconds(since: start) < 3000)
+            #expect(locked.status == 503 && locked.headers["retry-after"] == "1" && locked.message == "Database unavailable")
+            #expect(Self.milliseconds(since: start) < 30_000)
             try locker.executeScript("ROLLBACK")
         }
     }
@@ -213,31 +226,39 @@ struct LimitsTests {
             try locker.executeScript("ROLLBACK")
             let start = ContinuousClock.now
             #expect(try await api.request("\(Self.rtc)/2", token: token).status == 200)
-            #expect(Self.milliseconds(since: start) < 2000)
+            #expect(Self.milliseconds(since: start) < 10_000, "the connection is free again")
         }
     }
 
-    /// Finding 3: a half-sent request and an idle connection are closed after the idle
-    /// timeout; a request the HTTP layer cannot parse gets a JSON body.
-    @Test func httpTimeoutsAndMalformedRequests() async throws {
-        try await withServer("http", configure: { $0.idleTimeout = .seconds(1) }) { api in
+    /// Finding 3: a half-sent request and an idle connection are closed after the idle timeout.
+    @Test func httpIdleTimeouts() async throws {
+        try await withServer("http", configure: { $0.idleTimeout = .seconds(2) }) { api in
             let port = api.port
-            let (halfSent, idle, malformed) = try await Task.detached {
-                let half = try RawHTTP(port: port)
+            let (halfSent, idle) = try await Task.detached {
+                let half = try RawHTTP(port: port, readTimeout: 20)
                 half.send("GET /v1/rtc_connection_history HTTP/1.1\r\nHost: x\r\n")
                 var start = ContinuousClock.now
                 let halfClosed = half.readUntilClosed().closed
                 let halfTime = Self.milliseconds(since: start)
-                let quiet = try RawHTTP(port: port)
+                let quiet = try RawHTTP(port: port, readTimeout: 20)
                 start = ContinuousClock.now
                 let quietClosed = quiet.readUntilClosed().closed
-                let quietTime = Self.milliseconds(since: start)
-                let bad = try RawHTTP(port: port)
-                bad.send("GARBAGE\u{01} / HTTP/9\r\n\r\n")
-                return ((halfClosed, halfTime), (quietClosed, quietTime), bad.readUntilClosed().text)
+                return ((halfClosed, halfTime), (quietClosed, Self.milliseconds(since: start)))
             }.value
-            #expect(halfSent.0 && halfSent.1 < 3000, "half-sent request closed: \(halfSent)")
-            #expect(idle.0 && idle.1 < 3000, "idle connection closed: \(idle)")
+            #expect(halfSent.0 && halfSent.1 < 8000, "half-sent request closed: \(halfSent)")
+            #expect(idle.0 && idle.1 < 8000, "idle connection closed: \(idle)")
+        }
+    }
+
+    /// Finding 6: a request the HTTP layer cannot parse gets a JSON body.
+    @Test func malformedRequestGetsAJSONBody() async throws {
+        try await withServer("malformed") { api in
+            let port = api.port
+            let malformed = try await Task.detached {
+                let bad = try RawHTTP(port: port, readTimeout: 20)
+                bad.send("GARBAGE\u{01} / HTTP/9\r\n\r\n")
+                return bad.readUntilClosed().text
+            }.value
             #expect(malformed.hasPrefix("HTTP/1.1 400"), "\(malformed)")
             #expect(malformed.contains("application/json") && malformed.hasSuffix(#"{"message": "Malformed HTTP request"}"#), "\(malformed)")
         }

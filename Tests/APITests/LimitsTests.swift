@@ -52,7 +52,7 @@ struct LimitsTests {
                 baseline = min(baseline, Self.milliseconds(since: start))
                 #expect(shallow.status == 400)
             }
-            #expect(fastest < max(100, 2 * baseline), "took \(fastest) ms, a shallow q \(baseline) ms")
+            #expect(fastest < max(100, 3 * baseline), "took \(fastest) ms, a shallow q \(baseline) ms")
             let anonymous = try await api.request(Self.rtc, query: ["q": q], token: nil)
             #expect(anonymous.status == 401)
             let huge = try await api.request(Self.rtc, query: ["q": String(repeating: "[", count: 9_000)], token: nil)
@@ -74,7 +74,7 @@ struct LimitsTests {
                 return (reply.status, took)
             }
             #expect(status == 200)
-            #expect(elapsedWhileBusy < 1000, "took \(elapsedWhileBusy) ms")
+            #expect(elapsedWhileBusy < 5000, "took \(elapsedWhileBusy) ms (it was 125.7 s)")
         }
     }
 
@@ -252,10 +252,10 @@ struct LimitsTests {
 
     /// Finding 6: a request the HTTP layer cannot parse gets a JSON body.
     @Test func malformedRequestGetsAJSONBody() async throws {
-        try await withServer("malformed") { api in
+        try await withServer("malformed", configure: { $0.idleTimeout = .seconds(120) }) { api in
             let port = api.port
             let malformed = try await Task.detached {
-                let bad = try RawHTTP(port: port, readTimeout: 20)
+                let bad = try RawHTTP(port: port, readTimeout: 120)
                 bad.send("GARBAGE\u{01} / HTTP/9\r\n\r\n")
                 return bad.readUntilClosed().text
             }.value

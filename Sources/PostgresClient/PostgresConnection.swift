@@ -64,6 +64,9 @@ public final class PostgresConnection {
         conn = nil
     }
 
+    /// The `PGconn`, for the cancel handle in this module only.
+    var rawConnection: OpaquePointer? { conn }
+
     /// The server process id of this session (0 when closed).
     public var backendPID: Int32 { conn.map { PQbackendPID($0) } ?? 0 }
 

@@ -84,6 +84,7 @@ public struct SQLState: RawRepresentable, Hashable, Sendable, ExpressibleByStrin
     public static let deadlockDetected: SQLState = "40P01"
     public static let syntaxError: SQLState = "42601"
     public static let undefinedTable: SQLState = "42P01"
+    public static let lockNotAvailable: SQLState = "55P03"
     public static let queryCanceled: SQLState = "57014"
     public static let adminShutdown: SQLState = "57P01"
     public static let crashShutdown: SQLState = "57P02"

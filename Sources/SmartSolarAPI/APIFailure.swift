@@ -5,6 +5,8 @@ struct APIFailure: Error, Sendable {
     let status: HTTPResponse.Status
     let message: String
     var allow: String? = nil
+    /// Seconds for a `Retry-After` header.
+    var retryAfter: Int? = nil
 
     static let missingToken = APIFailure(status: .unauthorized, message: "Authentication required: send Authorization: Token token=<64 characters>")
     static let invalidToken = APIFailure(status: .unauthorized, message: "Invalid or expired token")
@@ -15,6 +17,7 @@ struct APIFailure: Error, Sendable {
     static func methodNotAllowed(_ method: HTTPRequest.Method, allow: String) -> APIFailure {
         APIFailure(status: .methodNotAllowed, message: "Method \(method.rawValue) not allowed here", allow: allow)
     }
-    static let unavailable = APIFailure(status: .serviceUnavailable, message: "Database unavailable")
+    static let unavailable = APIFailure(status: .serviceUnavailable, message: "Database unavailable", retryAfter: 1)
+    static let busy = APIFailure(status: .serviceUnavailable, message: "Server busy: no database connection became free in time", retryAfter: 1)
     static let internalError = APIFailure(status: .internalServerError, message: "Internal server error")
 }

@@ -4,17 +4,26 @@ import Logging
 import PostgresClient
 
 /// Routes `/v1/<resource>[/<id>]` and answers every request itself, so that every
-/// response, errors included, has a JSON body.
+/// response, errors included, has a JSON body. `HEAD` is answered as `GET`, without the body.
 ///
 /// Order of checks: unknown path 404, method 405 (no token needed, as Flask answers before
-/// the view runs), token 401, permission 403, malformed query 400, unknown id 404.
+/// the view runs), token 401, permission 403, malformed query 400 (`q` is parsed only
+/// after the token passed), unknown id 404. A request whose client went away is cancelled:
+/// it gives up its wait for a connection, or its running statement is cancelled.
 struct APIResponder: HTTPResponder {
-    typealias Context = BasicRequestContext
+    typealias Context = APIRequestContext
 
     let pool: ConnectionPool
+    let tokens: TokenCache
+    let statementTimeoutMs: Int
     let logger: Logger
 
     func respond(to request: Request, context: Context) async throws -> Response {
+        guard let presence = ClientPresence.of(context.channel) else { return await answer(request) }
+        return await presence.cancellingWhenGone { await answer(request) }
+    }
+
+    private func answer(_ request: Request) async -> Response {
         do {
             return try await route(request)
         } catch let failure as APIFailure {
@@ -23,6 +32,10 @@ struct APIResponder: HTTPResponder {
             return Self.response(APIFailure(status: .badRequest, message: bad.message))
         } catch let error as PostgresError {
             return Self.response(classify(error))
+        } catch is PoolExhausted {
+            return Self.response(.busy)
+        } catch is CancellationError {
+            return Self.response(.busy)  // nobody reads it: the client is gone
         } catch {
             logger.error("request failed", metadata: ["error": "\(error)"])
             return Self.response(.internalError)
@@ -32,37 +45,36 @@ struct APIResponder: HTTPResponder {
     private func route(_ request: Request) async throws -> Response {
         let target = try Self.target(of: request.uri.path)
         let method = request.method
+        let isRead = method == .get || method == .head
+        let resource = target.resource
         guard let id = target.id else {
-            guard method == .get else { throw APIFailure.methodNotAllowed(method, allow: "GET") }
-            let resource = target.resource
-            // Parsed now, reported after the token check: an anonymous client learns nothing.
-            let search = Result { () throws(BadRequest) in try Self.search(of: request, for: resource) }
-            let body = try await authorized(request, .overview) { connection in
-                let (query, page, resultsPerPage) = try search.get()
-                return try ResourceStore(resource: resource, connection: connection)
+            guard isRead else { throw APIFailure.methodNotAllowed(method, allow: "GET, HEAD") }
+            try await authorize(request, .overview)
+            let (query, page, resultsPerPage) = try Self.search(of: request, for: resource)
+            let body = try await pool.withConnection(retryOnLostConnection: true) { connection in
+                try ResourceStore(resource: resource, connection: connection)
                     .search(query, page: page, resultsPerPage: resultsPerPage)
             }
-            return Self.json(.ok, body)
+            return Self.json(.ok, body, head: method == .head)
         }
-        let resource = target.resource
-        let allow = resource.deletePermission == nil ? "GET" : "GET, DELETE"
-        switch method {
-        case .get:
-            let body = try await authorized(request, .overview) { connection in
+        let allow = resource.deletePermission == nil ? "GET, HEAD" : "GET, HEAD, DELETE"
+        if isRead {
+            try await authorize(request, .overview)
+            let body = try await pool.withConnection(retryOnLostConnection: true) { connection in
                 try ResourceStore(resource: resource, connection: connection).object(id: id)
             }
             guard let body else { throw APIFailure(status: .notFound, message: "No \(resource.name) with id \(id)") }
-            return Self.json(.ok, body)
-        case .delete:
-            guard let needed = resource.deletePermission else { throw APIFailure.methodNotAllowed(method, allow: allow) }
-            let deleted = try await authorized(request, needed) { connection in
-                try ResourceStore(resource: resource, connection: connection).delete(id: id)
-            }
-            guard deleted else { throw APIFailure(status: .notFound, message: "No \(resource.name) with id \(id)") }
-            return Response(status: .noContent)
-        default:
+            return Self.json(.ok, body, head: method == .head)
+        }
+        guard method == .delete, let needed = resource.deletePermission else {
             throw APIFailure.methodNotAllowed(method, allow: allow)
         }
+        try await authorize(request, needed)
+        let deleted = try await pool.withConnection(retryOnLostConnection: true) { connection in
+            try ResourceStore(resource: resource, connection: connection).delete(id: id)
+        }
+        guard deleted else { throw APIFailure(status: .notFound, message: "No \(resource.name) with id \(id)") }
+        return Response(status: .noContent)
     }
 
     /// The `q`, `page` and `results_per_page` parameters of a list request.
@@ -73,31 +85,35 @@ struct APIResponder: HTTPResponder {
         return (query, paging.page, paging.resultsPerPage)
     }
 
-    /// Checks the request's token (extending its life) and runs `body` on the same
-    /// connection when the token's permission is at least `needed`.
-    private func authorized<T: Sendable>(_ request: Request, _ needed: Permission,
-                                         _ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
+    /// Checks the request's token (from the cache, else in the database, extending its
+    /// life) and that its permission is at least `needed`.
+    private func authorize(_ request: Request, _ needed: Permission) async throws {
         guard let header = request.headers[.authorization] else { throw APIFailure.missingToken }
         guard let token = APITokens.token(fromAuthorization: header) else { throw APIFailure.invalidToken }
-        return try await pool.withConnection { connection in
-            guard let permission = try APITokens.authenticate(token, on: connection) else { throw APIFailure.invalidToken }
-            guard permission >= needed else { throw APIFailure.forbidden(needed) }
-            return try body(connection)
+        var permission = tokens.permission(of: token)
+        if permission == nil {
+            let validity = try await pool.withConnection(retryOnLostConnection: true) { connection in
+                try APITokens.authenticate(token, on: connection)
+            }
+            guard let validity else { throw APIFailure.invalidToken }
+            tokens.remember(token, validity)
+            permission = validity.permission
         }
+        guard let permission, permission >= needed else { throw APIFailure.forbidden(needed) }
     }
 
     /// A database error: a bad value the server rejected (SQLSTATE class 22) is the
-    /// client's fault; a lost or refused connection is 503; anything else is 500.
+    /// client's fault (PostgreSQL's own text is not echoed); a statement over its time limit
+    /// or a lock wait is 503; a lost or refused connection is 503; anything else is 500.
     private func classify(_ error: PostgresError) -> APIFailure {
         if error.sqlState?.isDataException == true {
-            return APIFailure(status: .badRequest, message: "Invalid value in query: \(error.message)")
+            return APIFailure(status: .badRequest, message: "Invalid value in query")
+        }
+        if error.sqlState == .queryCanceled {
+            return APIFailure(status: .serviceUnavailable, message: "The query took longer than \(statementTimeoutMs) ms")
         }
         logger.error("database error", metadata: ["error": "\(error)"])
-        // Class 08 (connection exception) and 57P01-03 (server shut down or restarting):
-        // the slot reconnects on its next use.
-        if let state = error.sqlState, state.isConnectionException || [.adminShutdown, .crashShutdown, .cannotConnectNow].contains(state) {
-            return .unavailable
-        }
+        if error.sqlState == .lockNotAvailable || error.isConnectionLoss { return .unavailable }
         switch error.kind {
         case .connection, .connectionLost: return .unavailable
         case .query, .copy: return .internalError
@@ -124,15 +140,22 @@ struct APIResponder: HTTPResponder {
         return Target(resource: resource, id: id)
     }
 
-    static func json(_ status: HTTPResponse.Status, _ body: String) -> Response {
+    /// A JSON response; for `HEAD` the headers of the same `GET` answer, without the body.
+    static func json(_ status: HTTPResponse.Status, _ body: String, head: Bool = false) -> Response {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if head {
+            headers[.contentLength] = String(body.utf8.count)
+            return Response(status: status, headers: headers, body: .init())
+        }
         var buffer = ByteBuffer()
         buffer.writeString(body)
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: buffer))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: buffer))
     }
 
     static func response(_ failure: APIFailure) -> Response {
         var response = json(failure.status, JSONWriter.message(failure.message))
         if let allow = failure.allow { response.headers[.allow] = allow }
+        if let retryAfter = failure.retryAfter { response.headers[.retryAfter] = String(retryAfter) }
         return response
     }
 }

@@ -1,6 +1,7 @@
 import Hummingbird
 import Logging
 import PostgresClient
+import TelemetrySchema
 
 /// Settings of `telemetry-migrate serve`.
 public struct APIServerConfiguration: Sendable {
@@ -11,12 +12,32 @@ public struct APIServerConfiguration: Sendable {
     public var databaseURL: String?
     /// Connections to PostgreSQL, hence requests served concurrently by the database.
     public var poolSize: Int
+    /// Statement and lock time limits, and the longest wait for a connection.
+    public var limits: PoolLimits
+    /// An HTTP connection with no request, or with a request not fully read, for this long
+    /// is closed (also a half-sent request head).
+    public var idleTimeout: Duration
+    /// Seconds a validated token is remembered (0: ask the database on every request).
+    public var tokenCacheSeconds: Double
 
-    public init(host: String = "127.0.0.1", port: Int = 8080, databaseURL: String? = nil, poolSize: Int = 8) {
+    public init(host: String = "127.0.0.1", port: Int = 8080, databaseURL: String? = nil, poolSize: Int = 8,
+                limits: PoolLimits = PoolLimits(), idleTimeout: Duration = .seconds(10), tokenCacheSeconds: Double = 5) {
         self.host = host
         self.port = port
         self.databaseURL = databaseURL
         self.poolSize = poolSize
+        self.limits = limits
+        self.idleTimeout = idleTimeout
+        self.tokenCacheSeconds = tokenCacheSeconds
+    }
+}
+
+/// The schema in the database is older than this build needs; `schema apply` fixes it.
+public struct SchemaTooOld: Error, CustomStringConvertible {
+    public let found: Int
+    public let needed: Int
+    public var description: String {
+        "the database schema is at version \(found), serve needs \(needed): run `telemetry-migrate schema apply` with a role that may change the schema"
     }
 }
 
@@ -31,19 +52,24 @@ public struct APIServer: Sendable {
     }
 
     /// Serves until the task is cancelled or, with `handleSignals`, until SIGTERM/SIGINT
-    /// (graceful shutdown). Checks the database first: a wrong URL or a missing table throws
+    /// (graceful shutdown). Checks the database first, without changing it (no DDL rights
+    /// needed): a wrong URL, a missing table or a schema older than this build throws
     /// before the port is bound. `onListening` receives the bound port.
     public func run(handleSignals: Bool = false,
                     onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
-        let pool = ConnectionPool(url: configuration.databaseURL, size: configuration.poolSize)
+        let pool = ConnectionPool(url: configuration.databaseURL, size: configuration.poolSize, limits: configuration.limits)
         defer { pool.close() }
-        try await pool.withConnection { connection in
-            _ = try connection.query("SELECT 1 FROM api_token, product_migration_history, rtc_connection_history LIMIT 0")
-        }
+        try await pool.withConnection { connection in try Self.checkSchema(on: connection) }
         let requestedPort = configuration.port
         let logger = self.logger
+        let responder = APIResponder(pool: pool, tokens: TokenCache(lifetime: configuration.tokenCacheSeconds),
+                                     statementTimeoutMs: configuration.limits.statementTimeoutMs, logger: logger)
+        let idle = configuration.idleTimeout.components
         let app = Application(
-            responder: APIResponder(pool: pool, logger: logger),
+            responder: responder,
+            server: .http1(configuration: .init(
+                additionalChannelHandlers: [ClientWatch()],
+                idleTimeout: .nanoseconds(idle.seconds * 1_000_000_000 + idle.attoseconds / 1_000_000_000))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? requestedPort
@@ -56,5 +82,15 @@ public struct APIServer: Sendable {
         } else {
             try await app.run()
         }
+    }
+
+    /// The schema version the API's queries and indexes need (`api_token`: 2, indexes: 4).
+    public static let requiredSchemaVersion = 4
+
+    /// Reads (never writes) the schema version and the three tables the API uses.
+    static func checkSchema(on connection: PostgresConnection) throws {
+        let found = try Schema.appliedVersions(on: connection).last ?? 0
+        guard found >= requiredSchemaVersion else { throw SchemaTooOld(found: found, needed: requiredSchemaVersion) }
+        _ = try connection.query("SELECT 1 FROM api_token, product_migration_history, rtc_connection_history LIMIT 0")
     }
 }

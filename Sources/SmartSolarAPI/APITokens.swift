@@ -4,28 +4,49 @@ import PostgresClient
 /// API tokens in `api_token`: 64 random hex characters handed out once, stored only as
 /// their SHA-256 (computed by PostgreSQL, so no crypto code here).
 ///
-/// Invariant: a token is valid while `expires_at > now`; every successful use sets
-/// `last_used_at := now, expires_at := now + 3 hours`, so a token expires 3 hours after its
-/// last use (or after its creation, when never used).
+/// Invariant: a token is valid while `expires_at > now`; a use sets `last_used_at := now,
+/// expires_at := now + 3 hours` unless `last_used_at` is less than `touchInterval` old, so
+/// a token expires 3 hours after its last use (give or take `touchInterval`), or after its
+/// creation when never used. Authentication writes at most once per token per interval.
 public enum APITokens {
     /// The idle time after which a token expires, as a PostgreSQL interval.
     public static let idleLifetime = "3 hours"
+    /// A use within this interval of the last recorded one is not written again.
+    public static let touchInterval = "1 minute"
     /// The length of a token (and the only length accepted).
     public static let length = 64
 
     static let hashSQL = "encode(sha256(convert_to($1::text, 'UTF8')), 'hex')"
     static let nowSQL = "(now() AT TIME ZONE 'UTC')"
 
-    /// The permission of a valid token, whose life it extends; nil when the token is
-    /// unknown or expired.
-    public static func authenticate(_ token: String, on connection: PostgresConnection) throws -> Permission? {
+    /// What the database says of a valid token.
+    public struct Validity: Sendable, Equatable {
+        public let permission: Permission
+        /// Seconds until it expires (after this use's extension).
+        public let secondsLeft: Double
+    }
+
+    /// The permission of a valid token, whose life it extends (a write only when the last
+    /// recorded use is older than `touchInterval`); nil when the token is unknown or expired.
+    /// Safe to repeat.
+    public static func authenticate(_ token: String, on connection: PostgresConnection) throws -> Validity? {
         let rows = try connection.query("""
-            UPDATE api_token SET last_used_at = \(nowSQL), expires_at = \(nowSQL) + interval '\(idleLifetime)'
-            WHERE token_hash = \(hashSQL) AND expires_at > \(nowSQL)
-            RETURNING permission
+            SELECT permission, last_used_at IS NULL OR last_used_at < \(nowSQL) - interval '\(touchInterval)',
+                   extract(epoch FROM expires_at - \(nowSQL))::float8
+            FROM api_token WHERE token_hash = \(hashSQL) AND expires_at > \(nowSQL)
             """, [.text(token)])
-        guard let first = rows.first, let name = first.string(0) else { return nil }
-        return Permission(name: name)
+        guard let row = rows.first, let name = row.string(0), let permission = Permission(name: name) else { return nil }
+        var secondsLeft = row.double(2) ?? 0
+        if row.bool(1) == true {
+            let touched = try connection.query("""
+                UPDATE api_token SET last_used_at = \(nowSQL), expires_at = \(nowSQL) + interval '\(idleLifetime)'
+                WHERE token_hash = \(hashSQL) AND expires_at > \(nowSQL)
+                RETURNING extract(epoch FROM expires_at - \(nowSQL))::float8
+                """, [.text(token)])
+            guard let left = touched.first?.double(0) else { return nil }  // expired or deleted meanwhile
+            secondsLeft = left
+        }
+        return Validity(permission: permission, secondsLeft: secondsLeft)
     }
 
     /// Creates a token for `user` with `permission` and returns it: the only time its

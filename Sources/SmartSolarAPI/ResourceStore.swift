@@ -11,20 +11,18 @@ struct ResourceStore {
     func search(_ query: SearchQuery, page: Int, resultsPerPage: Int) throws -> String {
         let compiler = SQLCompiler(resource: resource, query: query)
         if query.single { return try single(compiler, query) }
-        // The page and the total in one statement; a separate count only when the page is
-        // empty (past the end). The window needs no total: it starts at offset + skipped.
-        let skipped = (page - 1).multipliedReportingOverflow(by: resultsPerPage)
-        let wanted = skipped.overflow ? 0 : query.limit.map { max(0, min(resultsPerPage, $0 - skipped.partialValue)) } ?? resultsPerPage
-        let (start, startOverflow) = (query.offset ?? 0).addingReportingOverflow(skipped.partialValue)
-        let rows = wanted == 0 || startOverflow ? nil
-            : try connection.query(compiler.pageStatement(offset: start, limit: wanted, withTotal: true))
-        let total: Int64
-        if let first = rows?.first {
-            total = first.int64(resource.columns.count) ?? 0
+        let fetch = PageWindow.fetch(offset: query.offset, limit: query.limit, page: page, resultsPerPage: resultsPerPage)
+        let rows = try fetch.map { try connection.query(compiler.pageStatement(offset: $0.offset, limit: $0.limit)) }
+        let matching: Int
+        let needed = query.limit.map { (query.offset ?? 0) + $0 }
+        if let fetch, let rows, !rows.isEmpty, rows.count < fetch.limit {
+            matching = fetch.offset + rows.count  // a short page is the last one: the count is free
+        } else if let fetch, let rows, let needed, fetch.offset + rows.count >= needed {
+            matching = needed  // the page reaches the end of the query's window: nothing more to count
         } else {
-            total = try connection.query(compiler.countStatement()).first?.int64(0) ?? 0
+            matching = try MatchCount.count(compiler, needed: needed, on: connection)
         }
-        let window = PageWindow(matching: Int(total), offset: query.offset, limit: query.limit,
+        let window = PageWindow(matching: matching, offset: query.offset, limit: query.limit,
                                 page: page, resultsPerPage: resultsPerPage)
         var w = JSONWriter()
         w.raw("{\"num_results\": \(window.numResults), \"objects\": [")

@@ -28,22 +28,29 @@ public struct SQLCompiler: Sendable {
         self.query = query
     }
 
-    /// `SELECT count(*)` of every row the filters (and grouping) select, before limit/offset.
-    public func countStatement() throws(BadRequest) -> CompiledSQL {
+    /// `count(*)` of at most `cap` matching rows: the cost is bounded by `cap` rows read.
+    public func cappedCountStatement(cap: Int) throws(BadRequest) -> CompiledSQL {
         var parameters = ParameterList()
         let source = try self.source(&parameters)
-        return CompiledSQL(sql: "SELECT count(*) FROM \(source)", parameters: parameters.values)
+        let capPlaceholder = parameters.bind(.int(Int64(cap)), as: "bigint")
+        return CompiledSQL(sql: "SELECT count(*) FROM (SELECT 1 FROM \(source) LIMIT \(capPlaceholder)) AS capped",
+                           parameters: parameters.values)
     }
 
-    /// The rows `offset ..< offset + limit` of the ordered result, every column; with
-    /// `withTotal`, one more column: the count of all matching rows (one scan for both).
-    public func pageStatement(offset: Int, limit: Int, withTotal: Bool = false) throws(BadRequest) -> CompiledSQL {
+    /// `EXPLAIN` of the matching rows: its first line carries the planner's `rows=` estimate.
+    public func explainStatement() throws(BadRequest) -> CompiledSQL {
+        var parameters = ParameterList()
+        let source = try self.source(&parameters)
+        return CompiledSQL(sql: "EXPLAIN SELECT 1 FROM \(source)", parameters: parameters.values)
+    }
+
+    /// The rows `offset ..< offset + limit` of the ordered result, every column.
+    public func pageStatement(offset: Int, limit: Int) throws(BadRequest) -> CompiledSQL {
         var parameters = ParameterList()
         let source = try self.source(&parameters)
         let limitPlaceholder = parameters.bind(.int(Int64(limit)), as: "bigint")
         let offsetPlaceholder = parameters.bind(.int(Int64(offset)), as: "bigint")
-        let total = withTotal ? ", count(*) OVER ()" : ""
-        let sql = "SELECT \(resource.selectList)\(total) FROM \(source) ORDER BY \(orderList())"
+        let sql = "SELECT \(resource.selectList) FROM \(source) ORDER BY \(orderList())"
             + " LIMIT \(limitPlaceholder) OFFSET \(offsetPlaceholder)"
         return CompiledSQL(sql: sql, parameters: parameters.values)
     }
@@ -101,11 +108,17 @@ public struct SQLCompiler: Sendable {
             guard case .string(let pattern) = value else {
                 throw BadRequest("val of like / ilike on \"\(name)\" must be a string pattern")
             }
+            guard pattern.count <= APILimits.maxPatternLength else {
+                throw BadRequest("pattern of like / ilike on \"\(name)\" is longer than \(APILimits.maxPatternLength) characters")
+            }
             let placeholder = parameters.bind(.text(pattern), as: "text")
             return "\(name)::text \(op == .like ? "LIKE" : "ILIKE") \(placeholder)"
         case (.in, .value(let value)), (.notIn, .value(let value)):
             guard case .array(let items) = value else {
                 throw BadRequest("val of in / not_in on \"\(name)\" must be a list")
+            }
+            guard items.count <= APILimits.maxInItems else {
+                throw BadRequest("val of in / not_in on \"\(name)\" has more than \(APILimits.maxInItems) items")
             }
             if items.isEmpty { return op == .in ? "FALSE" : "TRUE" }
             var placeholders: [String] = []
@@ -141,7 +154,7 @@ public struct SQLCompiler: Sendable {
     }
 
     /// Checks a JSON value against the column's kind and converts it to a parameter.
-    static func bindable(_ value: JSONValue, for column: Column) throws(BadRequest) -> PostgresValue {
+    static func bindable(_ value: QueryValue, for column: Column) throws(BadRequest) -> PostgresValue {
         switch (column.kind, value) {
         case (.integer, .int(let n)): return .int(n)
         case (.integer, .string(let s)) where Int64(s) != nil: return .int(Int64(s)!)

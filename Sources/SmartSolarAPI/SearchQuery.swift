@@ -29,15 +29,15 @@ public enum FilterOperator: Sendable, Hashable {
 }
 
 /// The right-hand side of a comparison.
-public enum FilterArgument: Sendable, Hashable {
+enum FilterArgument: Sendable, Hashable {
     case none
-    case value(JSONValue)
+    case value(QueryValue)
     /// Another column of the same resource (Flask-Restless's `"field"` form).
     case field(Column)
 }
 
 /// A filter formula: comparisons combined by `and` / `or`.
-public indirect enum Filter: Sendable, Hashable {
+indirect enum Filter: Sendable, Hashable {
     case comparison(Column, FilterOperator, FilterArgument)
     case and([Filter])
     case or([Filter])
@@ -51,7 +51,7 @@ public struct OrderBy: Sendable, Hashable {
 /// A parsed, validated `q` parameter. Invariant: every `Column` in it belongs to the
 /// resource it was parsed for, so compiling it never puts request text into SQL.
 public struct SearchQuery: Sendable, Hashable {
-    public var filters: [Filter] = []
+    var filters: [Filter] = []
     public var orderBy: [OrderBy] = []
     public var groupBy: [Column] = []
     public var limit: Int?
@@ -73,12 +73,10 @@ extension SearchQuery {
     /// Throws `BadRequest` naming what is wrong: bad JSON, an unknown field or operator,
     /// a missing `val`, a value of the wrong shape.
     public init(json text: String, for resource: Resource) throws(BadRequest) {
-        let document: JSONValue
-        do {
-            document = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
-        } catch {
-            throw BadRequest("Unable to decode search query: q is not valid JSON")
+        guard text.utf8.count <= APILimits.maxQueryBytes else {
+            throw BadRequest("q is longer than \(APILimits.maxQueryBytes) bytes")
         }
+        let document = try QueryValue.parse(text, maxDepth: APILimits.maxQueryDepth)
         guard case .object(let top) = document else {
             throw BadRequest("Unable to decode search query: q must be a JSON object")
         }
@@ -110,7 +108,7 @@ extension SearchQuery {
 struct SearchQueryParser {
     let resource: Resource
 
-    func column(_ value: JSONValue?, role: String) throws(BadRequest) -> Column {
+    func column(_ value: QueryValue?, role: String) throws(BadRequest) -> Column {
         guard case .string(let name)? = value else {
             throw BadRequest("\(role) must be a field name (a string)")
         }
@@ -120,7 +118,7 @@ struct SearchQueryParser {
         return column
     }
 
-    func filter(_ value: JSONValue) throws(BadRequest) -> Filter {
+    func filter(_ value: QueryValue) throws(BadRequest) -> Filter {
         guard case .object(let object) = value else {
             throw BadRequest("each filter must be an object, not \(value.typeName)")
         }
@@ -147,7 +145,7 @@ struct SearchQueryParser {
         return .comparison(left, op, .value(argument))
     }
 
-    func orderBy(_ value: JSONValue) throws(BadRequest) -> OrderBy {
+    func orderBy(_ value: QueryValue) throws(BadRequest) -> OrderBy {
         guard case .object(let object) = value else { throw BadRequest("each order_by item must be an object") }
         let column = try column(object["field"], role: "field of order_by")
         switch object["direction"] {
@@ -157,12 +155,12 @@ struct SearchQueryParser {
         }
     }
 
-    func groupBy(_ value: JSONValue) throws(BadRequest) -> Column {
+    func groupBy(_ value: QueryValue) throws(BadRequest) -> Column {
         guard case .object(let object) = value else { throw BadRequest("each group_by item must be an object") }
         return try column(object["field"], role: "field of group_by")
     }
 
-    func count(_ value: JSONValue?, name: String) throws(BadRequest) -> Int? {
+    func count(_ value: QueryValue?, name: String) throws(BadRequest) -> Int? {
         switch value {
         case nil, .null?: return nil
         case .int(let n)? where n >= 0 && n <= Int64(Int32.max): return Int(n)

@@ -101,4 +101,12 @@ extension Schema {
         CREATE INDEX IF NOT EXISTS rtc_connection_history_time_idx
             ON rtc_connection_history (connection_status_time)
         """)
+
+    /// The API's common lists: one product's connection history, in time order
+    /// (`product_imei = $1 ORDER BY connection_status_time`), and the product filter alone.
+    /// Valid on a table distributed by `product_imei` (Citus).
+    static let version4 = SchemaMigration(version: 4, description: "rtc history index for the API", sql: """
+        CREATE INDEX IF NOT EXISTS rtc_connection_history_product_time_idx
+            ON rtc_connection_history (product_imei, connection_status_time)
+        """)
 }

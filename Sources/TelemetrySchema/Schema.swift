@@ -24,7 +24,7 @@ public enum Schema {
     /// Key of the transaction-level advisory lock that serialises `apply` (ASCII "tmschema").
     public static let advisoryLockKey: Int64 = 0x746D_7363_6865_6D61
 
-    public static let migrations: [SchemaMigration] = [version1, version2, version3]
+    public static let migrations: [SchemaMigration] = [version1, version2, version3, version4]
 
     public static var latestVersion: Int { migrations.last?.version ?? 0 }
 

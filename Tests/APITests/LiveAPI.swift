@@ -36,12 +36,19 @@ final class LiveAPI: @unchecked Sendable {  // used by one test task at a time
         session = URLSession(configuration: configuration)
     }
 
-    static func start(label: String, poolSize: Int = 4) async throws -> LiveAPI {
+    /// `configure` adjusts the server's settings; `serverURL` (given the database's URL)
+    /// replaces the URL the server connects with, e.g. to use another role.
+    static func start(label: String, poolSize: Int = 4,
+                      configure: (inout APIServerConfiguration) -> Void = { _ in },
+                      prepare: (TestDatabase, PostgresConnection) throws -> String? = { _, _ in nil }) async throws -> LiveAPI {
         let database = try TestDatabase.create(label: label)
         let sql = try PostgresConnection(url: database.url)
         _ = try Schema.apply(on: sql)
+        let serverURL = try prepare(database, sql) ?? database.url
         let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let server = APIServer(configuration: .init(host: "127.0.0.1", port: 0, databaseURL: database.url, poolSize: poolSize))
+        var configuration = APIServerConfiguration(host: "127.0.0.1", port: 0, databaseURL: serverURL, poolSize: poolSize)
+        configure(&configuration)
+        let server = APIServer(configuration: configuration)
         let task = Task {
             do {
                 try await server.run { port in continuation.yield(port) }

@@ -113,18 +113,36 @@ import Testing
     @Test func pageWindow() throws {
         // 25 rows, 10 per page: pages of 10, 10, 5, then empty.
         let third = PageWindow(matching: 25, offset: nil, limit: nil, page: 3, resultsPerPage: 10)
-        #expect(third.numResults == 25 && third.totalPages == 3 && third.rowOffset == 20 && third.rowLimit == 5)
-        let beyond = PageWindow(matching: 25, offset: nil, limit: nil, page: 4, resultsPerPage: 10)
-        #expect(beyond.rowLimit == 0)
+        #expect(third.numResults == 25 && third.totalPages == 3)
+        #expect(PageWindow.fetch(offset: nil, limit: nil, page: 3, resultsPerPage: 10)! == (20, 10))
         // offset 5, limit 12: a window of rows 5..<17, paged by 10.
         let windowed = PageWindow(matching: 25, offset: 5, limit: 12, page: 2, resultsPerPage: 10)
-        #expect(windowed.numResults == 12 && windowed.totalPages == 2 && windowed.rowOffset == 15 && windowed.rowLimit == 2)
+        #expect(windowed.numResults == 12 && windowed.totalPages == 2)
+        #expect(PageWindow.fetch(offset: 5, limit: 12, page: 2, resultsPerPage: 10)! == (15, 2))
+        #expect(PageWindow.fetch(offset: 5, limit: 12, page: 3, resultsPerPage: 10) == nil)
         let empty = PageWindow(matching: 0, offset: nil, limit: nil, page: 1, resultsPerPage: 10)
-        #expect(empty.totalPages == 0 && empty.rowLimit == 0)
+        #expect(empty.totalPages == 0 && empty.numResults == 0)
         #expect(throws: BadRequest.self) { try PageWindow.pageParameters(page: "0", resultsPerPage: nil) }
         #expect(throws: BadRequest.self) { try PageWindow.pageParameters(page: nil, resultsPerPage: "ten") }
         #expect(try PageWindow.pageParameters(page: nil, resultsPerPage: "1000") == (1, 100))
         #expect(try PageWindow.pageParameters(page: "2", resultsPerPage: nil) == (2, 10))
+    }
+
+    /// Finding 6: `page=Int.max`, `results_per_page=1`, `offset 2` used to trap.
+    @Test func pageWindowNeverOverflows() {
+        for page in [Int.max, Int.max - 1, Int.max / 2] {
+            for offset in [nil, 2, Int(Int32.max)] {
+                for perPage in [1, 10, 100] {
+                    let window = PageWindow(matching: Int.max, offset: offset, limit: nil, page: page, resultsPerPage: perPage)
+                    #expect(window.totalPages >= 1 && window.numResults <= Int.max)
+                    if let rows = PageWindow.fetch(offset: offset, limit: nil, page: page, resultsPerPage: perPage) {
+                        #expect(rows.offset >= 0 && rows.limit == perPage)
+                    }
+                }
+            }
+        }
+        #expect(PageWindow.fetch(offset: 2, limit: nil, page: Int.max, resultsPerPage: 1) == nil)
+        #expect(PageWindow(matching: 5, offset: Int(Int32.max), limit: Int(Int32.max), page: Int.max, resultsPerPage: 100).numResults == 0)
     }
 
     @Test func permissionsAreOrdered() {

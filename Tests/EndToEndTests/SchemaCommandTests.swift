@@ -11,11 +11,11 @@ struct SchemaCommandTests {
         let first = run(Package.executable, ["schema", "apply", "--database-url", database.url])
         #expect(first.status == 0, "\(first.stderr)")
         #expect(first.stdout.contains("applied schema version 1"))
-        #expect(first.stdout.contains("applied schema version 3"))
+        #expect(first.stdout.contains("applied schema version 4"))
         let second = run(Package.executable, ["schema", "apply", "--database-url", database.url])
         #expect(second.status == 0)
-        #expect(second.stdout.contains("schema is up to date (version 3)"))
-        #expect(try database.psql("SELECT count(*) FROM migrate_schema_version").trimmingCharacters(in: .whitespacesAndNewlines) == "3")
+        #expect(second.stdout.contains("schema is up to date (version 4)"))
+        #expect(try database.psql("SELECT count(*) FROM migrate_schema_version").trimmingCharacters(in: .whitespacesAndNewlines) == "4")
     }
 
     @Test func readsDATABASE_URLWhenNoOptionIsGiven() throws {

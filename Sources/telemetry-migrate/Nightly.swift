@@ -28,6 +28,7 @@ struct Nightly: ParsableCommand {
     func run() throws {
         let configuration = RunConfiguration(
             mode: .nightly, dryRun: options.dryRun, dumps: try options.dumpPaths(), reader: reader.readerOptions,
+            shard: options.shardUnit, workers: options.workerCount,
             maxRejects: options.maxRejects, actor: Actor.current, stagedOnly: options.stagedOnly,
             atWatermarkBuffer: options.atWatermarkBuffer)
         try MigrationCommand.execute(configuration, database: database, report: report, options: options)

@@ -7,7 +7,7 @@ import TelemetryCore
 ///
 /// Candidates of a dump either go straight into `telemetry` or are copied into a session
 /// temporary table, `migrate_stage`, then deduplicated (last one in the file wins) and
-/// inserted in one statement (see `DumpPath`). The stage has `ON COMMIT DELETE ROWS`, so
+/// inserted in one statement (see `WriteStrategy`). The stage has `ON COMMIT DELETE ROWS`, so
 /// each dump's transaction starts with it empty.
 struct MigrationStore {
     let connection: PostgresConnection
@@ -70,7 +70,7 @@ struct MigrationStore {
             "COPY migrate_stage (seq, product_imei, field, time, value, value_text) FROM STDIN (FORMAT binary)", produce)
     }
 
-    /// Copies rows a closure produces straight into `telemetry` (see `DumpPath.direct` for
+    /// Copies rows a closure produces straight into `telemetry` (see `WriteStrategy.direct` for
     /// when that is valid). Fails with SQLSTATE 23505 when a row's key is already there.
     func copyIntoTelemetry(_ produce: (inout BinaryCopyWriter) throws -> Void) throws {
         _ = try connection.copyIn(

@@ -18,7 +18,8 @@ public struct RunProgress: Sendable {
 
 /// Receives rejected lines and points (malformed, unknown product) as they are found.
 public protocol RejectSink: AnyObject {
-    func reject(file: String, line: Int, column: Int?, reason: String, raw: String)
+    /// Throws when the rejects cannot be kept (the reject file's disk is full): the dump fails.
+    func reject(file: String, line: Int, column: Int?, reason: String, raw: String) throws
 }
 
 /// A run refused before anything was read (exit code 2).
@@ -34,7 +35,7 @@ public struct UsageError: Error, CustomStringConvertible {
 /// completed-dump record commit together or not at all; a completed dump is not read
 /// again; and inserts never overwrite (a direct COPY fails on an existing key, and the dump
 /// is then redone on the staged path, which inserts with `ON CONFLICT DO NOTHING`; see
-/// `DumpPath`). So a run killed at any moment and run again ends in the state of one
+/// `WriteStrategy`). So a run killed at any moment and run again ends in the state of one
 /// uninterrupted run.
 public final class Migrator {
     let configuration: RunConfiguration
@@ -125,21 +126,26 @@ public final class Migrator {
         for (index, entry) in plan.enumerated() where entry.report.status != .skipped {
             var dumpReport = entry.report
             logger.info("dump started", metadata: ["dump.file": "\(entry.path)", "dump.bytes": "\(entry.size)"])
+            var context: DumpContext?
             do {
-                let outcome = try migrate(entry, index: index, of: plan.count, state: &state, bytesTotal: bytesTotal, started: started)
+                let dump = try DumpFile(path: entry.path, options: configuration.reader)
+                let current = makeContext(entry, dump: dump, index: index, of: plan.count, state: state,
+                                          bytesTotal: bytesTotal, started: started)
+                context = current
+                let outcome = try migrate(current, memory: &state.dryRun)
                 dumpReport.counts = outcome.counts
                 dumpReport.status = configuration.dryRun ? .planned : .completed
                 apply(outcome, to: &state)
                 report.dumps[index] = dumpReport
                 var metadata = dumpReport.counts.logMetadata(file: entry.path)
-                metadata["dump.path"] = "\(outcome.path.rawValue)"
+                metadata["dump.strategy"] = "\(outcome.strategy)"
                 logger.info("dump finished", metadata: metadata)
             } catch {
                 dumpReport.status = .failed
-                dumpReport.error = Migrator.describe(error)
-                if let partial = error as? DumpFailure { dumpReport.counts = partial.counts }
+                dumpReport.error = String(describing: error)
+                if let context { dumpReport.counts = context.counts.uncommitted }
                 report.dumps[index] = dumpReport
-                report.status = (error as? DumpFailure)?.underlying is TooManyRejects ? .rejects : .failed
+                report.status = error is TooManyRejects ? .rejects : .failed
                 report.message = "\(entry.report.name): \(dumpReport.error ?? "failed"); later dumps were not processed"
                 logger.error("dump failed", metadata: ["dump.file": "\(entry.path)", "error": "\(dumpReport.error ?? "")"])
                 break
@@ -152,9 +158,17 @@ public final class Migrator {
                               watermarkAfter: state.watermarks[i], rows: rows)
             }
         }
-        let result = finish()
+        var result = finish()
         if let runID = report.runID {
-            try? store.finishRun(runID, report: result, exitCode: result.status.exitCode)
+            do {
+                try store.finishRun(runID, report: result, exitCode: result.status.exitCode)
+            } catch {
+                // The dumps committed, but `status` would show the run as running, then aborted: say so, and exit non-zero.
+                logger.error("run record not updated", metadata: ["run.id": "\(runID)", "error": "\(error)"])
+                let failure = "the run's record (migrate_run \(runID)) was not updated: \(error)"
+                if result.status == .ok { result.status = .failed }
+                result.message = result.message.map { $0 + "; " + failure } ?? failure
+            }
         }
         return result
     }
@@ -188,26 +202,13 @@ public final class Migrator {
         /// Per product with a candidate: its latest candidate time (the watermark advance), its
         /// rows, and, in a nightly dry run, the fields at that time.
         var tally: ProductTally
-        /// The path the dump took.
-        var path: DumpPath
+        /// The name of the strategy the dump took.
+        var strategy: String
     }
 
-    /// A failure inside a dump, with the counts gathered until then.
-    struct DumpFailure: Error {
-        var underlying: Error
-        var counts: DumpCounts
-    }
-
-    struct TooManyRejects: Error, CustomStringConvertible {
-        let limit: Int
-        var description: String { "more than \(limit) rejected lines (--max-rejects \(limit))" }
-    }
-
-    /// Reads one dump and applies it in one transaction (read-only in a dry run), on the
-    /// path `DumpPath.first` names; when that path refuses the dump, on the staged path.
-    private func migrate(_ entry: PlannedDump, index: Int, of count: Int, state: inout RunState,
-                         bytesTotal: UInt64, started: Date) throws -> DumpOutcome {
-        let dump = try DumpFile(path: entry.path, options: configuration.reader)
+    /// The context of one dump, its progress reported against the whole run.
+    private func makeContext(_ entry: PlannedDump, dump: DumpFile, index: Int, of count: Int, state: RunState,
+                             bytesTotal: UInt64, started: Date) -> DumpContext {
         let bytesBefore = state.bytesDone
         let pointsBefore = state.pointsSoFar
         let report = { [progress] (points: Int, bytes: UInt64) -> Void in
@@ -216,40 +217,59 @@ public final class Migrator {
                                   elapsedSeconds: Date().timeIntervalSince(started)))
         }
         report(0, 0)
-        var input = PassInput(entry: entry, dump: dump, products: state.products, watermarks: state.watermarks,
-                              runID: state.runID, rejectsBefore: state.rejectsSoFar, rejectsReportedThrough: 0, progress: report)
-        let path = DumpPath.first(for: configuration)
-        var reached = 0
+        return DumpContext(entry: entry, dump: dump, products: state.products, watermarks: state.watermarks,
+                           runID: state.runID, rejectsBefore: state.rejectsSoFar, maxRejects: configuration.maxRejects,
+                           sink: rejects, progress: report)
+    }
+
+    /// Reads one dump and applies it in one transaction (read-only in a dry run), on the
+    /// strategy `WriteStrategy.first` names; when that strategy refuses the dump, on the staged one.
+    private func migrate(_ context: DumpContext, memory: inout DryRunMemory?) throws -> DumpOutcome {
+        let strategy = WriteStrategy.first(for: configuration, memory: memory)
         do {
-            return try pass(path, input, memory: &state.dryRun, reachedLine: &reached)
-        } catch let failure as DumpFailure where failure.underlying is PathRefused {
-            logger.info("dump read again on the staged path", metadata: [
-                "dump.file": "\(entry.path)", "dump.path": "\(path.rawValue)", "reason": "\(failure.underlying)",
+            return try attempt(strategy, context, memory: &memory)
+        } catch let refused as StrategyRefused {
+            logger.info("dump read again on the staged strategy", metadata: [
+                "dump.file": "\(context.entry.path)", "dump.strategy": "\(strategy.name)", "reason": "\(refused)",
             ])
-            // The first pass reported the rejects up to where it stopped; report only the rest.
-            input.rejectsReportedThrough = reached
-            return try pass(.staged, input, memory: &state.dryRun, reachedLine: &reached)
+            return try attempt(.staged, context, memory: &memory)
         }
     }
 
-    private func pass(_ path: DumpPath, _ input: PassInput, memory: inout DryRunMemory?,
-                      reachedLine: inout Int) throws -> DumpOutcome {
-        var counts = DumpCounts()
-        do {
-            return try connection.transaction(readOnly: configuration.dryRun) {
-                switch path {
-                case .direct: try directPass(input, counts: &counts, reachedLine: &reachedLine)
-                case .staged: try stagedPass(input, memory: &memory, counts: &counts, reachedLine: &reachedLine)
-                case .counted: try countedPass(input, memory: memory, counts: &counts, reachedLine: &reachedLine)
-                }
+    /// One pass over the dump on one strategy, in one transaction that `commitDump` ends.
+    private func attempt(_ strategy: WriteStrategy, _ context: DumpContext,
+                         memory: inout DryRunMemory?) throws -> DumpOutcome {
+        context.beginPass()
+        return try connection.transaction(readOnly: configuration.dryRun) {
+            if case .staged = strategy, var dry = memory, dry.unsaved {
+                // The staged dry insert consults `migrate_dry_inserted`; give it what counted dumps remembered.
+                try store.rememberDryRunRows(dry.rows(watermarks: context.watermarks, products: context.products))
+                dry.unsaved = false
+                memory = dry
             }
-        } catch {
-            throw DumpFailure(underlying: error, counts: counts)
+            let written = try strategy.write(Candidates(context: context, classifier: classifier), store: store,
+                                             configuration: configuration)
+            context.count {
+                $0.inserted = written.inserted
+                $0.present = written.present
+                $0.duplicates = written.duplicates
+            }
+            let outcome = DumpOutcome(counts: context.counts, tally: written.tally, strategy: strategy.name)
+            try commitDump(context, outcome)
+            return outcome
         }
     }
 
-    func checkRejects(_ total: Int) throws {
-        if let limit = configuration.maxRejects, total > limit { throw TooManyRejects(limit: limit) }
+    /// The end of a dump's transaction: watermarks advanced, and, for a nightly run, the dump
+    /// recorded as completed; nothing in a dry run. The transaction commits when this returns.
+    private func commitDump(_ context: DumpContext, _ outcome: DumpOutcome) throws {
+        guard !configuration.dryRun else { return }
+        try store.advanceWatermarks(outcome.tally.touched.map { (context.products.imei($0), outcome.tally.latest($0)) },
+                                    actor: configuration.actor)
+        if configuration.mode == .nightly, let fingerprint = context.entry.fingerprint {
+            try store.recordCompletedDump(name: context.dump.name, fingerprint: fingerprint, runID: context.runID,
+                                          counts: outcome.counts)
+        }
     }
 
     /// Carries a committed (or, in a dry run, planned) dump into the run's state.
@@ -262,12 +282,6 @@ public final class Migrator {
         }
         state.rejectsSoFar += outcome.counts.rejects
         state.pointsSoFar += outcome.counts.read
-    }
-
-    /// An error as one line for a report: no connection strings, no passwords.
-    static func describe(_ error: Error) -> String {
-        if let failure = error as? DumpFailure { return describe(failure.underlying) }
-        return String(describing: error)
     }
 }
 
@@ -293,13 +307,6 @@ extension FieldValue {
         case .boolean(let b): (b ? 1 : 0, nil)
         case .string(let s): (nil, s)
         }
-    }
-}
-
-extension Point {
-    /// A short description for the reject file of a point that was well-formed but rejected.
-    var summary: String {
-        "\(measurement),product_imei=\(imei) \(field) \(time)"
     }
 }
 

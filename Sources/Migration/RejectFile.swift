@@ -18,18 +18,21 @@ public final class RejectFile: RejectSink {
     }
 
     deinit {
-        flush()
+        try? flush()
         try? handle.close()
     }
 
-    public func reject(file: String, line: Int, column: Int?, reason: String, raw: String) {
+    /// Buffers the row; a write that fails (a full disk) throws from here or from `flush`.
+    public func reject(file: String, line: Int, column: Int?, reason: String, raw: String) throws {
         buffer += [file, String(line), column.map(String.init) ?? "", reason, raw].map(csvEscape).joined(separator: ",") + "\n"
-        if buffer.utf8.count > 64 * 1024 { flush() }
+        if buffer.utf8.count > 64 * 1024 { try flush() }
     }
 
-    public func flush() {
+    /// Writes the buffered rows with the throwing `FileHandle` API, so a full disk is an error, not a trap.
+    public func flush() throws {
         guard !buffer.isEmpty else { return }
-        handle.write(Data(buffer.utf8))
+        let data = Data(buffer.utf8)
         buffer = ""
+        try handle.write(contentsOf: data)
     }
 }

@@ -44,7 +44,7 @@ public struct RunConfiguration: Sendable {
     public var maxRejects: Int?
     /// Written into the audit columns (`created_by`, `modified_by`).
     public var actor: String
-    /// Take the staged path for every dump (see `DumpPath`): slower, never needed for
+    /// Take the staged strategy for every dump (see `WriteStrategy`): slower, never needed for
     /// correctness; for comparing the paths and as an operator's fallback.
     public var stagedOnly: Bool
     /// The most candidates exactly at W(p) that the direct path keeps in memory while its

@@ -1,5 +1,11 @@
 /// Per-point counters of one dump, or of a whole run (`malformed` counts lines).
+///
+/// Invariant, per dump and in the totals of committed dumps: read = inserted + present +
+/// duplicates + stale + unknownProduct + otherMeasurement + filtered. A failed dump keeps
+/// what was read before the failure, with inserted, present and duplicates 0 (nothing of it
+/// committed), so the identity does not hold for it.
 public struct DumpCounts: Sendable, Equatable {
+    /// Every point of the dump, of any measurement.
     public var read = 0
     public var inserted = 0
     public var stale = 0
@@ -19,6 +25,15 @@ public struct DumpCounts: Sendable, Equatable {
 
     /// Lines and points a run rejects: malformed lines plus points of unknown products.
     public var rejects: Int { malformed + unknownProduct }
+
+    /// What is left of a dump that failed: its reading, none of its writing.
+    public var uncommitted: DumpCounts {
+        var counts = self
+        counts.inserted = 0
+        counts.present = 0
+        counts.duplicates = 0
+        return counts
+    }
 
     public mutating func observe(time: Int64) {
         firstTime = firstTime.map { min($0, time) } ?? time
@@ -102,8 +117,10 @@ public struct RunReport: Sendable, Equatable {
         self.runID = runID
     }
 
+    /// The sums over the dumps that committed (or, in a dry run, would): a failed dump's
+    /// counts say what was read before it failed, not what the database holds.
     public var totals: DumpCounts {
-        dumps.reduce(into: DumpCounts()) { $0.add($1.counts) }
+        dumps.filter { $0.status != .failed }.reduce(into: DumpCounts()) { $0.add($1.counts) }
     }
 
     public var pointsPerSecond: Double {

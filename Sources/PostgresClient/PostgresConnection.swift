@@ -107,7 +107,7 @@ public final class PostgresConnection {
     /// transaction failed and `body` swallowed the error).
     public func transaction<T>(readOnly: Bool = false, _ body: () throws -> T) throws -> T {
         guard !inTransaction else {  // a nested BEGIN is only a warning: the inner COMMIT would end the outer transaction
-            throw PostgresError(kind: .query, sqlState: "25001", message: "transaction() called inside a transaction")
+            throw PostgresError(kind: .query, sqlState: .activeSQLTransaction, message: "transaction() called inside a transaction")
         }
         try executeScript(readOnly ? "BEGIN TRANSACTION READ ONLY" : "BEGIN")
         let value: T
@@ -120,7 +120,7 @@ public final class PostgresConnection {
         let connection = try live()
         let status = try check(PQexec(connection, "COMMIT")) { LibPQ.commandStatus(of: $0) }
         if status == "ROLLBACK" {
-            throw PostgresError(kind: .query, sqlState: "25P02",
+            throw PostgresError(kind: .query, sqlState: .inFailedSQLTransaction,
                                 message: "the transaction was rolled back at COMMIT because a statement in it failed")
         }
         return value
@@ -189,7 +189,7 @@ public final class PostgresConnection {
         for param in params {
             let text = param.textValue
             if let text, text.utf8.contains(0) {
-                throw PostgresError(kind: .query, sqlState: "22021", message: "a text parameter contains a NUL byte")
+                throw PostgresError(kind: .query, sqlState: .characterNotInRepertoire, message: "a text parameter contains a NUL byte")
             }
             texts.append(text)
         }
@@ -247,7 +247,7 @@ public final class PostgresConnection {
         let fields = LibPQ.errorFields(of: result)
         let lost = conn.map { PQstatus($0) != CONNECTION_OK } ?? true
         let message = fields.primary ?? LibPQ.resultErrorMessage(result) ?? conn.map { LibPQ.errorMessage($0) } ?? "unknown error"
-        return PostgresError(kind: lost ? .connectionLost : kind, sqlState: fields.sqlState,
+        return PostgresError(kind: lost ? .connectionLost : kind, sqlState: fields.sqlState.map(SQLState.init(rawValue:)),
                              message: scrub(message, secrets: secrets),
                              detail: fields.detail.map { scrub($0, secrets: secrets) }, hint: fields.hint)
     }

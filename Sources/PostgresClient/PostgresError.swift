@@ -14,14 +14,14 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
     }
 
     public var kind: Kind
-    /// The five-character SQLSTATE, e.g. `"23505"`; nil when libpq itself failed.
-    public var sqlState: String?
+    /// The SQLSTATE, e.g. `.uniqueViolation`; nil when libpq itself failed.
+    public var sqlState: SQLState?
     /// The server's primary message or libpq's message.
     public var message: String
     public var detail: String?
     public var hint: String?
 
-    public init(kind: Kind, sqlState: String? = nil, message: String, detail: String? = nil, hint: String? = nil) {
+    public init(kind: Kind, sqlState: SQLState? = nil, message: String, detail: String? = nil, hint: String? = nil) {
         self.kind = kind
         self.sqlState = sqlState
         self.message = message
@@ -37,27 +37,55 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
         case .connectionLost: text = "connection to PostgreSQL lost"
         case .query, .copy: text = "PostgreSQL error"
         }
-        if let sqlState { text += " " + sqlState }
+        if let sqlState { text += " " + sqlState.rawValue }
         text += ": " + message
         if let detail, !detail.isEmpty { text += " (" + detail + ")" }
         return text
     }
 
-    /// True when the SQLSTATE is `code` (see `SQLState`).
-    public func isSQLState(_ code: String) -> Bool { sqlState == code }
+    /// True when the server refused a row for its data: a data exception (class 22), a
+    /// program limit (class 54) or a CHECK constraint (23514). Such an error names a row,
+    /// not the connection or the statement, so the row can be set aside.
+    public var refusesData: Bool {
+        guard kind == .query || kind == .copy, let sqlState else { return false }
+        return sqlState.isDataException || sqlState.isProgramLimit || sqlState == .checkViolation
+    }
 }
 
-/// SQLSTATE codes the project matches on.
-public enum SQLState {
-    public static let uniqueViolation = "23505"
-    public static let foreignKeyViolation = "23503"
-    public static let checkViolation = "23514"
-    public static let notNullViolation = "23502"
-    public static let undefinedTable = "42P01"
-    public static let syntaxError = "42601"
-    public static let readOnlyTransaction = "25006"
-    public static let serializationFailure = "40001"
-    public static let deadlockDetected = "40P01"
-    public static let adminShutdown = "57P01"
-    public static let queryCanceled = "57014"
+/// A SQLSTATE: five characters, the first two its class (as postgres-nio's `PSQLError.Code`).
+/// A string literal is a code, so `error.sqlState == "23505"` still reads; prefer the names.
+public struct SQLState: RawRepresentable, Hashable, Sendable, ExpressibleByStringLiteral, CustomStringConvertible {
+    public let rawValue: String
+
+    public init(rawValue: String) { self.rawValue = rawValue }
+    public init(stringLiteral value: String) { rawValue = value }
+    public var description: String { rawValue }
+
+    /// The class: the first two characters.
+    public var codeClass: Substring { rawValue.prefix(2) }
+    /// Class 08: the connection failed.
+    public var isConnectionException: Bool { codeClass == "08" }
+    /// Class 22: the data does not fit (bad encoding, value out of range, ...).
+    public var isDataException: Bool { codeClass == "22" }
+    /// Class 23: a constraint refused the row.
+    public var isIntegrityConstraintViolation: Bool { codeClass == "23" }
+    /// Class 54: a program limit (an index row too large, too many columns, ...).
+    public var isProgramLimit: Bool { codeClass == "54" }
+
+    public static let characterNotInRepertoire: SQLState = "22021"
+    public static let notNullViolation: SQLState = "23502"
+    public static let foreignKeyViolation: SQLState = "23503"
+    public static let uniqueViolation: SQLState = "23505"
+    public static let checkViolation: SQLState = "23514"
+    public static let activeSQLTransaction: SQLState = "25001"
+    public static let readOnlyTransaction: SQLState = "25006"
+    public static let inFailedSQLTransaction: SQLState = "25P02"
+    public static let serializationFailure: SQLState = "40001"
+    public static let deadlockDetected: SQLState = "40P01"
+    public static let syntaxError: SQLState = "42601"
+    public static let undefinedTable: SQLState = "42P01"
+    public static let queryCanceled: SQLState = "57014"
+    public static let adminShutdown: SQLState = "57P01"
+    public static let crashShutdown: SQLState = "57P02"
+    public static let cannotConnectNow: SQLState = "57P03"
 }

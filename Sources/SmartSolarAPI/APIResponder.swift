@@ -89,13 +89,13 @@ struct APIResponder: HTTPResponder {
     /// A database error: a bad value the server rejected (SQLSTATE class 22) is the
     /// client's fault; a lost or refused connection is 503; anything else is 500.
     private func classify(_ error: PostgresError) -> APIFailure {
-        if error.sqlState?.hasPrefix("22") == true {
+        if error.sqlState?.isDataException == true {
             return APIFailure(status: .badRequest, message: "Invalid value in query: \(error.message)")
         }
         logger.error("database error", metadata: ["error": "\(error)"])
         // Class 08 (connection exception) and 57P01-03 (server shut down or restarting):
         // the slot reconnects on its next use.
-        if let state = error.sqlState, state.hasPrefix("08") || ["57P01", "57P02", "57P03"].contains(state) {
+        if let state = error.sqlState, state.isConnectionException || [.adminShutdown, .crashShutdown, .cannotConnectNow].contains(state) {
             return .unavailable
         }
         switch error.kind {

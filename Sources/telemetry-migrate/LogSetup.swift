@@ -173,8 +173,8 @@ final class LoggingRejectSink: RejectSink {
         self.loggedInFull = loggedInFull
     }
 
-    func reject(file name: String, line: Int, column: Int?, reason: String, raw: String) {
-        file?.reject(file: name, line: line, column: column, reason: reason, raw: raw)
+    func reject(file name: String, line: Int, column: Int?, reason: String, raw: String) throws {
+        try file?.reject(file: name, line: line, column: column, reason: reason, raw: raw)
         count += 1
         // Built only when the line is logged: past the first few, most runs log no debug.
         func metadata() -> Logger.Metadata {
@@ -192,5 +192,5 @@ final class LoggingRejectSink: RejectSink {
         }
     }
 
-    func flush() { file?.flush() }
+    func flush() throws { try file?.flush() }
 }

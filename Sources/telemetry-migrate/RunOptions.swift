@@ -168,7 +168,7 @@ enum MigrationCommand {
                                     rejects: rejects, progress: progress.map { line in { line.update($0) } })
             let result = try migrator.run()
             progress?.clear()
-            rejects.flush()
+            try rejects.flush()
             if let path = options.jsonReportFile {
                 do {
                     try OutputFile.write(result.rendered(as: .json), to: path)

@@ -221,20 +221,24 @@ struct Tool {
     }
 
     /// `nightly` with a JSON report, decoded.
-    func nightly(_ dumps: URL, _ extra: [String] = []) throws -> (ProcessResult, [String: Any]) {
+    func nightly(_ dumps: URL, _ extra: [String] = [],
+                 sourceLocation: SourceLocation = #_sourceLocation) throws -> (ProcessResult, [String: Any]) {
         let result = run(["nightly", "--dumps", dumps.path, "--report", "json"] + extra)
-        return (result, try Tool.decode(result))
+        return (result, try Tool.decode(result, sourceLocation: sourceLocation))
     }
 
-    func backfill(_ dumps: URL, imeis: [String], _ extra: [String] = []) throws -> (ProcessResult, [String: Any]) {
+    func backfill(_ dumps: URL, imeis: [String], _ extra: [String] = [],
+                  sourceLocation: SourceLocation = #_sourceLocation) throws -> (ProcessResult, [String: Any]) {
         let result = run(["backfill", "--dumps", dumps.path, "--report", "json"] + imeis.flatMap { ["--imei", $0] } + extra)
-        return (result, try Tool.decode(result))
+        return (result, try Tool.decode(result, sourceLocation: sourceLocation))
     }
 
-    static func decode(_ result: ProcessResult) throws -> [String: Any] {
+    /// The JSON report on stdout; a run's report has its counts checked against `ReportIdentity`.
+    static func decode(_ result: ProcessResult, sourceLocation: SourceLocation = #_sourceLocation) throws -> [String: Any] {
         guard let object = try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] else {
             throw TestFailure("not a JSON report (exit \(result.status)): \(result.stdout)\n\(result.stderr)")
         }
+        if object["totals"] != nil { expectIdentity(object, sourceLocation: sourceLocation) }  // a run's report, not `status`
         return object
     }
 

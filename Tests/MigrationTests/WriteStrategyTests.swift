@@ -2,9 +2,9 @@ import Foundation
 import Testing
 import TestSupport
 
-/// The direct, counted and staged paths (`DumpPath`) give the same rows and the same reports.
+/// The direct, counted and staged write strategies (`WriteStrategy`) give the same rows and the same reports.
 @Suite(.enabled(if: TestDatabase.isAvailable))
-struct DumpPathTests {
+struct WriteStrategyTests {
     /// Export-ordered dumps go straight into `telemetry` (and are counted in memory in a dry
     /// run); the dump with a repeated point falls back to the stage. Both end exactly where
     /// a run on the staged path alone ends, and each dry run predicts its real run.
@@ -27,8 +27,8 @@ struct DumpPathTests {
         let (fastFirst, _) = try fastTool.nightly(dir)
         let (stagedFirst, _) = try stagedTool.nightly(dir, ["--staged-only"])
         #expect(fastFirst.status == 0 && stagedFirst.status == 0, "\(fastFirst.stderr)\(stagedFirst.stderr)")
-        #expect(fastFirst.stderr.contains("dump.path=direct") && !fastFirst.stderr.contains("dump.path=staged"))
-        #expect(stagedFirst.stderr.contains("dump.path=staged") && !stagedFirst.stderr.contains("dump.path=direct"))
+        #expect(fastFirst.stderr.contains("dump.strategy=direct") && !fastFirst.stderr.contains("dump.strategy=staged"))
+        #expect(stagedFirst.stderr.contains("dump.strategy=staged") && !stagedFirst.stderr.contains("dump.strategy=direct"))
         try expectState(fast, equals: model.state)
         try expectState(staged, equals: model.state)
 
@@ -37,15 +37,15 @@ struct DumpPathTests {
         let (fastDry, fastDryReport) = try fastTool.nightly(dir, ["--dry-run"])
         let (stagedDry, stagedDryReport) = try stagedTool.nightly(dir, ["--dry-run", "--staged-only"])
         #expect(fastDry.status == 0 && stagedDry.status == 0)
-        #expect(fastDry.stderr.contains("dump.path=counted"))
-        #expect(fastDry.stderr.contains("dump read again on the staged path"), "dump 4 repeats points")
+        #expect(fastDry.stderr.contains("dump.strategy=counted"))
+        #expect(fastDry.stderr.contains("dump read again on the staged strategy"), "dump 4 repeats points")
         #expect(comparableReport(fastDryReport) == comparableReport(stagedDryReport))
 
         let rejects = try Package.temporaryDirectory("rejects").appendingPathComponent("rejects.csv").path
         let (fastRun, fastReport) = try fastTool.nightly(dir, ["--reject-file", rejects])
         let (stagedRun, stagedReport) = try stagedTool.nightly(dir, ["--staged-only"])
         #expect(fastRun.status == 0 && stagedRun.status == 0, "\(fastRun.stderr)\(stagedRun.stderr)")
-        #expect(fastRun.stderr.contains("dump.path=direct") && fastRun.stderr.contains("dump.path=staged"))
+        #expect(fastRun.stderr.contains("dump.strategy=direct") && fastRun.stderr.contains("dump.strategy=staged"))
         try expectState(fast, equals: model.state)
         try expectState(staged, equals: model.state)
         #expect(comparableReport(fastReport) == comparableReport(stagedReport))
@@ -70,7 +70,7 @@ struct DumpPathTests {
         let (dry, dryReport) = try tool.nightly(dir, ["--dry-run"])
         let (result, report) = try tool.nightly(dir, ["--at-watermark-buffer", "\(buffer)"])
         #expect(dry.status == 0 && result.status == 0, "\(result.stderr)")
-        #expect(!result.stderr.contains("dump.path=staged"))
+        #expect(!result.stderr.contains("dump.strategy=staged"))
         try expectState(db, equals: model.state)
         #expect(report.totals.int("present")! > 0)
         #expect(comparableReport(report) == comparableReport(dryReport))

@@ -1,0 +1,86 @@
+import DumpReader
+import TelemetryCore
+
+/// One dump being migrated: what it is read against (products, W(p) before it), what has
+/// been found so far (the counts of the current pass), its rejects and its progress.
+///
+/// A dump may be read more than once: a second pass when its first write strategy refuses
+/// it, a second reading inside a pass for candidates kept aside. Each pass starts its counts
+/// afresh; a reject is reported once whatever the number of readings (see `reject`).
+final class DumpContext {
+    let entry: Migrator.PlannedDump
+    let dump: DumpFile
+    let products: ProductIndex
+    /// W(p) by product id before the dump (in a dry run, as the dumps before it would leave it).
+    let watermarks: [Int64?]
+    /// The run's `migrate_run` row (nil in a dry run).
+    let runID: Int64?
+    /// Counts of the current pass.
+    private(set) var counts = DumpCounts()
+    /// Lines the database refused on an earlier attempt, with its reason: read as malformed.
+    var refusedLines: [Int: String] = [:]
+
+    private let rejectsBefore: Int
+    private let maxRejects: Int?
+    private let sink: RejectSink?
+    private let progress: (Int, UInt64) -> Void
+    /// The last line any reading of the dump has reached.
+    private var reachedLine = 0
+    /// Invariant: every reject on a line up to this one has been reported, by an earlier
+    /// reading; so rejects are deduplicated by line number across readings.
+    private var reportedThrough = 0
+
+    init(entry: Migrator.PlannedDump, dump: DumpFile, products: ProductIndex, watermarks: [Int64?], runID: Int64?,
+         rejectsBefore: Int, maxRejects: Int?, sink: RejectSink?, progress: @escaping (Int, UInt64) -> Void) {
+        self.entry = entry
+        self.dump = dump
+        self.products = products
+        self.watermarks = watermarks
+        self.runID = runID
+        self.rejectsBefore = rejectsBefore
+        self.maxRejects = maxRejects
+        self.sink = sink
+        self.progress = progress
+    }
+
+    /// Starts a pass: counts from zero.
+    func beginPass() {
+        counts = DumpCounts()
+        beginReading()
+    }
+
+    /// Starts a reading of the dump: rejects on lines an earlier reading reached are not
+    /// reported again.
+    func beginReading() {
+        reportedThrough = max(reportedThrough, reachedLine)
+    }
+
+    /// Counts the pass's counters through `change`.
+    func count(_ change: (inout DumpCounts) -> Void) {
+        change(&counts)
+    }
+
+    /// Notes that a reading reached `line`, and reports progress now and then.
+    func reached(line: Int) {
+        reachedLine = max(reachedLine, line)
+    }
+
+    func reportProgress() {
+        progress(counts.read, dump.bytesConsumed)
+    }
+
+    /// Reports a rejected line or point (unless an earlier reading did), then enforces
+    /// `--max-rejects`. The caller has already counted it.
+    func reject(file: String, line: Int, column: Int?, reason: String, raw: String) throws {
+        if line > reportedThrough {
+            try sink?.reject(file: file, line: line, column: column, reason: reason, raw: raw)
+        }
+        if let maxRejects, rejectsBefore + counts.rejects > maxRejects { throw TooManyRejects(limit: maxRejects) }
+    }
+}
+
+/// More rejects than `--max-rejects` allows: the dump fails and the run exits 4.
+struct TooManyRejects: Error, CustomStringConvertible {
+    let limit: Int
+    var description: String { "more than \(limit) rejected lines (--max-rejects \(limit))" }
+}

@@ -1,0 +1,147 @@
+import DumpReader
+import PostgresClient
+import TelemetryCore
+
+/// `WriteStrategy.staged`: every candidate into the stage, then one deduplicating insert.
+struct StagedWrite {
+    let store: MigrationStore
+    let products: ProductIndex
+    /// Counts what would be inserted instead (and remembers the fields a dry run needs).
+    let dryRun: Bool
+
+    func write(_ candidates: Candidates) throws -> DumpWrite {
+        var tally = ProductTally(productCount: products.count, tracksFields: dryRun)
+        var sequence: Int64 = 0
+        try store.stage { writer in
+            try candidates.forEach { candidate in
+                sequence += 1
+                writer.appendStaged(sequence: sequence, candidate)
+                tally.add(product: candidate.product, field: candidate.point.field, time: candidate.time, inserted: false)
+            }
+        }
+        let (distinct, insertedPerProduct) = try store.insertStaged(dryRun: dryRun)
+        tally.addInserted(insertedPerProduct, products: products)
+        return DumpWrite(tally: tally, present: distinct - tally.totalInserted, duplicates: Int(sequence) - distinct)
+    }
+}
+
+/// `WriteStrategy.direct`: candidates later than W(p) by COPY into `telemetry`; those
+/// exactly at W(p) kept aside and staged after it (read again from the dump when too many).
+struct DirectWrite {
+    let store: MigrationStore
+    let products: ProductIndex
+    /// Candidates at W(p) kept in memory; beyond this the dump is read again for them.
+    let atWatermarkBuffer: Int
+
+    func write(_ candidates: Candidates) throws -> DumpWrite {
+        var tally = ProductTally(productCount: products.count)
+        var atWatermark: [Candidate] = []
+        var overflow = false
+        do {
+            try store.copyIntoTelemetry { writer in
+                try candidates.forEach { candidate in
+                    if candidate.time == candidate.watermark {
+                        if atWatermark.count < atWatermarkBuffer { atWatermark.append(candidate) } else { overflow = true }
+                        tally.add(product: candidate.product, field: candidate.point.field, time: candidate.time, inserted: false)
+                    } else {
+                        writer.appendTelemetry(candidate)
+                        tally.add(product: candidate.product, field: candidate.point.field, time: candidate.time, inserted: true)
+                    }
+                }
+            }
+        } catch let error as PostgresError where error.sqlState == .uniqueViolation {
+            throw StrategyRefused(description: "the dump repeats a (product_imei, field, time): \(error.message)")
+        }
+        var write = DumpWrite(tally: tally)
+        guard overflow || !atWatermark.isEmpty else { return write }
+        let direct = tally.totalInserted
+        var staged: Int64 = 0
+        try store.stage { writer in
+            func append(_ candidate: Candidate) {
+                staged += 1
+                writer.appendStaged(sequence: staged, candidate)
+            }
+            if overflow {
+                try candidates.again { candidate in if candidate.time == candidate.watermark { append(candidate) } }
+            } else {
+                atWatermark.forEach(append)
+            }
+        }
+        let (distinct, fromStage) = try store.insertStaged(dryRun: false)
+        write.tally.addInserted(fromStage, products: products)
+        write.duplicates = Int(staged) - distinct
+        write.present = distinct - (write.tally.totalInserted - direct)
+        return write
+    }
+}
+
+/// `WriteStrategy.counted`: a nightly dry run counts in memory. A candidate later than W(p)
+/// would be inserted, unless the dump repeats it, which `SeriesOrder` rules out. One
+/// exactly at W(p) is present when an earlier dump of the run would insert it
+/// (`DryRunMemory`) or, at the committed W(p), when `telemetry` has it: those are staged
+/// during the read and looked up after it.
+struct CountedWrite {
+    let store: MigrationStore
+    let products: ProductIndex
+    let memory: DryRunMemory
+
+    func write(_ candidates: Candidates) throws -> DumpWrite {
+        var tally = ProductTally(productCount: products.count, tracksFields: true)
+        var order = SeriesOrder()
+        var staged: Int64 = 0
+        var rememberedPresent = 0
+        try store.stage { writer in
+            try candidates.forEach { candidate in
+                let (product, field, time) = (candidate.product, candidate.point.field, candidate.time)
+                guard order.admit(product: product, field: field, time: time) else {
+                    throw StrategyRefused(description: "line \(candidate.point.line): times of \(candidate.point.imei) \(field) do not increase")
+                }
+                var inserted = true
+                if time == candidate.watermark {
+                    if memory.wouldInsert(product: product, field: field) {
+                        rememberedPresent += 1
+                        inserted = false
+                    } else if time == memory.committed[Int(product)] {
+                        staged += 1
+                        writer.appendStaged(sequence: staged, imei: candidate.point.imei, field: field, time: time,
+                                            value: nil, text: nil)
+                        inserted = false
+                    }
+                }
+                tally.add(product: product, field: field, time: time, inserted: inserted)
+            }
+        }
+        var lookedUpPresent = 0
+        if staged > 0 {
+            for (imei, found) in try store.stagedPresence() {
+                lookedUpPresent += found.present
+                if let id = products.id(of: imei) { tally.addInserted(product: id, rows: found.staged - found.present) }
+            }
+        }
+        return DumpWrite(tally: tally, present: rememberedPresent + lookedUpPresent)
+    }
+}
+
+extension ProductTally {
+    /// Adds the rows the stage inserted, per IMEI.
+    mutating func addInserted(_ rows: [String: Int], products: ProductIndex) {
+        for (imei, count) in rows {
+            if let id = products.id(of: imei) { addInserted(product: id, rows: count) }
+        }
+    }
+}
+
+extension BinaryCopyWriter {
+    /// A candidate as one `telemetry` row.
+    mutating func appendTelemetry(_ candidate: Candidate) {
+        let (value, text) = candidate.point.value.columns
+        appendTelemetry(imei: candidate.point.imei, field: candidate.point.field, time: candidate.time, value: value, text: text)
+    }
+
+    /// A candidate as one stage row.
+    mutating func appendStaged(sequence: Int64, _ candidate: Candidate) {
+        let (value, text) = candidate.point.value.columns
+        appendStaged(sequence: sequence, imei: candidate.point.imei, field: candidate.point.field, time: candidate.time,
+                     value: value, text: text)
+    }
+}

@@ -51,14 +51,56 @@ struct UnitPlan {
         return takers
     }
 
-    /// Whether a point of an IMEI that is not a product is this run's to report: its hash
-    /// lies in one of the run's units (so N shards' processes report it once between them).
-    func ownsUnknown(_ imei: String) -> Bool {
-        units.count == 1 && units[0] == .all ? true : units.contains { $0.contains(imei: imei) }
+    /// The routing of a dump that `pending` units read, after `done` ones; nil when the run
+    /// is one unit of every product and nothing of the dump is done (nothing to route).
+    func routing(pending: [Int], done: [RunUnit]) -> DumpRouting? {
+        if units == [.all] && done.isEmpty { return nil }
+        return DumpRouting(takers: takers(pending: pending, done: done), pendingRanges: pending.map { units[$0].range },
+                           doneRanges: done.map(\.range))
+    }
+}
+
+/// Which unit of the run takes each product from one reading of a dump (see `UnitPlan.takers`).
+struct DumpRouting {
+    let takers: [Int8]
+    /// The ranges this reading takes: of the pending units, less those done with the dump.
+    let pendingRanges: [ClosedRange<UInt32>]
+    let doneRanges: [ClosedRange<UInt32>]
+
+    /// The index of the unit that takes the product (`UnitPlan.none`: nobody in this reading).
+    /// A point of an IMEI that is not a product goes on to be rejected when its hash lies in
+    /// what this reading takes (so that N shards, or a run after a partial one, report it
+    /// once between them), and is filtered otherwise.
+    func unit(of id: Int32?, imei: String) -> Int8 {
+        if let id { return takers[Int(id)] }
+        let offset = IMEIHash.offset(of: imei)
+        let owned = pendingRanges.contains { $0.contains(offset) } && !doneRanges.contains { $0.contains(offset) }
+        return owned ? 0 : UnitPlan.none
+    }
+
+    /// The same routing for some of its units only (by index); the others' products are nobody's.
+    func restricted(to units: [Int], of plan: UnitPlan) -> DumpRouting {
+        DumpRouting(takers: takers.map { units.contains(Int($0)) ? $0 : UnitPlan.none },
+                    pendingRanges: units.map { plan.units[$0].range }, doneRanges: doneRanges)
     }
 }
 
 extension MigrationStore {
+    /// W(p) of the products of one unit with a history row, in microseconds: a shard's
+    /// process reads only its own (`hashtext` is the unit's hash, see `IMEIHash`).
+    func watermarks(of unit: RunUnit) throws -> [String: Int64] {
+        guard unit != .all else { return try watermarks() }
+        var map = [String: Int64]()
+        let low = Int64(unit.range.lowerBound) + Int64(Int32.min), high = Int64(unit.range.upperBound) + Int64(Int32.min)
+        for row in try connection.query("""
+            SELECT product_imei, latest_migration_timestamp FROM product_migration_history
+            WHERE hashtext(product_imei) BETWEEN $1::int AND $2::int
+            """, [.int(low), .int(high)]) {
+            if let imei = row.string(0), let w = row.timestampMicros(1) { map[imei] = w }
+        }
+        return map
+    }
+
     /// Every unit's completed dumps: name → (unit, fingerprint). Rows of unit names that are
     /// not `all` or `shard K/N` are ignored.
     func completedDumpsOfEveryUnit() throws -> [String: [(unit: RunUnit, fingerprint: String)]] {

@@ -165,7 +165,8 @@ enum MigrationCommand {
             let rejects = LoggingRejectSink(file: try options.rejectFile.map(RejectFile.init(path:)), logger: logger)
             let progress = ProgressLine.forStandardError()
             let migrator = Migrator(configuration: configuration, connection: connection, logger: logger,
-                                    rejects: rejects, progress: progress.map { line in { line.update($0) } })
+                                    rejects: rejects, progress: progress.map { line in { line.update($0) } },
+                                    connect: { try database.connect(applicationName: applicationName(configuration)) })
             let result = try migrator.run()
             progress?.clear()
             try rejects.flush()

@@ -1,3 +1,4 @@
+import DumpReader
 import Foundation
 import Logging
 import PostgresClient
@@ -25,6 +26,22 @@ extension Migrator {
         return UnitDumpWriter(units: units, connections: connections, configuration: configuration)
     }
 
+    /// For unit `index`, a reading of the dump for its candidates only, on a file handle
+    /// and a context of its own (so that the unit's thread shares nothing with the reader's).
+    func rereadings(of context: DumpContext, units: UnitPlan) -> (Int) -> UnitRereading {
+        let (entry, products, watermarks, runID) = (context.entry, context.products, context.watermarks, context.runID)
+        let (routing, reader, classifier) = (context.routing, configuration.reader, classifier)
+        return { index in
+            { take in
+                let own = DumpContext(entry: entry, dump: try DumpFile(path: entry.path, options: reader), products: products,
+                                      watermarks: watermarks, runID: runID, rejectsBefore: 0, maxRejects: nil, sink: nil,
+                                      progress: { _, _ in })
+                own.routing = routing?.restricted(to: [index], of: units)
+                try Candidates(context: own, classifier: classifier).again(take)
+            }
+        }
+    }
+
     /// Reads one dump once and writes it through the pending units' connections, each unit
     /// committing its own part (`UnitDumpWriter`); the units whose strategy refused the dump
     /// read it again, on the staged strategy, for their products only. The committed units'
@@ -35,8 +52,10 @@ extension Migrator {
         let strategy = WriteStrategy.first(for: configuration, memory: nil)
         context.beginPass()
         let candidates = Candidates(context: context, classifier: classifier)
+        let rereading = rereadings(of: context, units: units)
         var results = try writer.write(context, pending: pending, strategy: strategy,
-                                       read: { try candidates.forEach($0) })
+                                       read: { try candidates.forEach($0) },
+                                       rereading: rereading)
         let refused = results.keys.filter { if case .refused = results[$0]! { true } else { false } }.sorted()
         if !refused.isEmpty, !results.values.contains(where: { if case .failed = $0 { true } else { false } }) {
             logger.info("dump read again on the staged strategy", metadata: [
@@ -47,7 +66,8 @@ extension Migrator {
             defer { context.routing = routing }
             context.routing = routing?.restricted(to: refused, of: units)
             let again = try writer.write(context, pending: refused, strategy: .staged,
-                                         read: { try candidates.again($0) })
+                                         read: { try candidates.again($0) },
+                                         rereading: rereading)
             results.merge(again) { $1 }
         }
         var counts = context.counts

@@ -27,16 +27,22 @@ struct ReadingAborted: Error, CustomStringConvertible {
     var description: String { "the dump's reading failed" }
 }
 
+/// Reads a dump again for one unit's candidates, on the unit's thread (its own file handle
+/// and context: nothing shared with the reading thread), counting and reporting nothing.
+typealias UnitRereading = ((Candidate) throws -> Void) throws -> Void
+
 /// One unit's candidates of a dump, popped from its queue on the unit's own thread.
 final class RoutedCandidates: CandidateSource {
     let products: ProductIndex
     private let queue: BoundedQueue<RoutedMessage>
+    private let rereading: UnitRereading
     /// The counts of the `end` message, once it came.
     private(set) var counts: DumpCounts?
 
-    init(products: ProductIndex, queue: BoundedQueue<RoutedMessage>) {
+    init(products: ProductIndex, queue: BoundedQueue<RoutedMessage>, rereading: @escaping UnitRereading) {
         self.products = products
         self.queue = queue
+        self.rereading = rereading
     }
 
     func forEach(_ take: (Candidate) throws -> Void) throws {
@@ -49,10 +55,9 @@ final class RoutedCandidates: CandidateSource {
         }
     }
 
-    /// A unit's candidates pass once; a strategy that needs them twice is refused, and the
-    /// unit's part of the dump is read again on the staged strategy.
+    /// The unit reads the dump again by itself (see `UnitRereading`).
     func again(_ take: (Candidate) throws -> Void) throws {
-        throw StrategyRefused(description: "more candidates at the watermark than the buffer holds")
+        try rereading(take)
     }
 }
 
@@ -95,8 +100,9 @@ final class UnitDumpWriter {
     /// pending unit's candidates with `strategy`. Throws only when the reading failed; then
     /// every unit rolled back.
     func write(_ dump: DumpContext, pending: [Int], strategy: WriteStrategy,
-               read: ((Candidate) throws -> Void) throws -> Void) throws -> [Int: UnitResult] {
-        for index in pending { start(index, dump: dump, strategy: strategy) }
+               read: ((Candidate) throws -> Void) throws -> Void,
+               rereading: (Int) -> UnitRereading) throws -> [Int: UnitResult] {
+        for index in pending { start(index, dump: dump, strategy: strategy, rereading: rereading(index)) }
         var batches = [[Candidate]](repeating: [], count: units.count)
         do {
             try read { candidate in
@@ -131,7 +137,7 @@ final class UnitDumpWriter {
 
     /// Unit `index`'s job for one dump, on its thread: write, advance its products'
     /// watermarks, record the dump for the unit, commit.
-    private func start(_ index: Int, dump: DumpContext, strategy: WriteStrategy) {
+    private func start(_ index: Int, dump: DumpContext, strategy: WriteStrategy, rereading: @escaping UnitRereading) {
         let unit = units[index]
         let configuration = self.configuration
         let products = dump.products
@@ -140,7 +146,7 @@ final class UnitDumpWriter {
         let runID = dump.runID
         writers.start(index) { connection, queue in
             let store = MigrationStore(connection: connection, unit: unit.name)
-            let source = RoutedCandidates(products: products, queue: queue)
+            let source = RoutedCandidates(products: products, queue: queue, rereading: rereading)
             return try connection.transaction {
                 let written = try strategy.write(source, store: store, configuration: configuration)
                 try store.advanceWatermarks(written.tally.touched.map { (products.imei($0), written.tally.latest($0)) },

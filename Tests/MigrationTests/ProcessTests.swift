@@ -134,7 +134,7 @@ struct ProcessTests {
         var partial = ReferenceModel(products: Set(set.products))
         partial.nightly([set.dumps[0]])
         try expectState(db, equals: partial.state, "only the dump before the corrupt one is committed")
-        #expect(try db.psql("SELECT name FROM migrate_dump").trimmingCharacters(in: .whitespacesAndNewlines) == set.name(0))
+        #expect(try db.psql("SELECT DISTINCT name FROM migrate_dump").trimmingCharacters(in: .whitespacesAndNewlines) == set.name(0))
 
         try good.write(to: corrupt)
         let (fixed, _) = try tool.nightly(dir)

@@ -58,7 +58,7 @@ let package = Package(
         .testTarget(name: "MigrationTests", dependencies: ["Migration", "DumpReader", "PostgresClient", "TelemetrySchema", "TestSupport"]),
         // Every test that runs the built `telemetry-migrate` (argument-parser's ExampleTests
         // pattern): commands, jobs/ wrappers, kills, reports, exit codes, against a real PostgreSQL.
-        .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "PostgresClient", "TelemetryCore"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["TestSupport", "PostgresClient", "TelemetryCore", "Migration"]),
         .testTarget(name: "APITests", dependencies: [
             "SmartSolarAPI", "PostgresClient", "TelemetrySchema", "TestSupport",
             .product(name: "Hummingbird", package: "hummingbird"),

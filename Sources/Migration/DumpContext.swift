@@ -17,6 +17,8 @@ final class DumpContext {
     let runID: Int64?
     /// Counts of the current pass.
     private(set) var counts = DumpCounts()
+    /// Which run unit takes each product (nil: every product, one unit).
+    var routing: DumpRouting?
     /// Lines the database refused on an earlier attempt, with its reason: read as malformed.
     var refusedLines: [Int: String] = [:]
 

@@ -48,13 +48,16 @@ struct MetricsError: Error, CustomStringConvertible {
 }
 
 /// A run's outcome as Prometheus gauges, for node_exporter's textfile collector. Every series
-/// carries `mode` (nightly, backfill), so a nightly and a backfill file can sit side by side.
+/// carries `mode` (nightly, backfill) and `unit` (`all`, or `shard K/N` for a shard's
+/// process), so a nightly and a backfill file, and the files of N shards, can sit side by side.
 public struct RunMetrics: Sendable {
     /// `ok`, `failed`, `locked`, `rejects` (the report's), or `error`: the run never got going
     /// (usage or configuration error, database unreachable: exit 2).
     public static let statuses = ["ok", "failed", "locked", "rejects", "error"]
 
     public var mode: String
+    /// The run unit of the process: `all` (also for `--workers N`), or `shard K/N`.
+    public var unit: String
     public var dryRun: Bool
     public var status: String
     public var exitCode: Int32
@@ -66,8 +69,9 @@ public struct RunMetrics: Sendable {
     public var lag: MigrationLag?
 
     /// A run that ended with a report.
-    public init(report: RunReport, startedAt: Date, lag: MigrationLag?) {
+    public init(report: RunReport, startedAt: Date, lag: MigrationLag?, unit: String = "all") {
         mode = report.mode
+        self.unit = unit
         dryRun = report.dryRun
         status = report.status.rawValue
         exitCode = report.status.exitCode
@@ -79,8 +83,9 @@ public struct RunMetrics: Sendable {
     }
 
     /// A run that ended before it had a report (status `error`).
-    public init(unfinished mode: String, dryRun: Bool, startedAt: Date, exitCode: Int32) {
+    public init(unfinished mode: String, dryRun: Bool, startedAt: Date, exitCode: Int32, unit: String = "all") {
         self.mode = mode
+        self.unit = unit
         self.dryRun = dryRun
         status = "error"
         self.exitCode = exitCode
@@ -93,14 +98,15 @@ public struct RunMetrics: Sendable {
 
     /// The report's metrics plus the lag, measured after the run on the same connection
     /// (left out when that query fails).
-    public static func collect(on connection: PostgresConnection, report: RunReport, startedAt: Date) -> RunMetrics {
-        RunMetrics(report: report, startedAt: startedAt, lag: try? MigrationLag.load(from: connection))
+    public static func collect(on connection: PostgresConnection, report: RunReport, startedAt: Date,
+                               unit: String = "all") -> RunMetrics {
+        RunMetrics(report: report, startedAt: startedAt, lag: try? MigrationLag.load(from: connection), unit: unit)
     }
 
     /// The Prometheus text exposition format (version 0.0.4).
     public func prometheusText() -> String {
         var out = ""
-        let mode = "mode=\"\(Self.escape(mode))\""
+        let mode = "mode=\"\(Self.escape(mode))\",unit=\"\(Self.escape(unit))\""
         func gauge(_ name: String, _ help: String, _ samples: [(labels: String, value: String)]) {
             out += "# HELP telemetry_migrate_\(name) \(help)\n# TYPE telemetry_migrate_\(name) gauge\n"
             for sample in samples {

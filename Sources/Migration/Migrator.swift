@@ -29,7 +29,9 @@ public struct UsageError: Error, CustomStringConvertible {
 }
 
 /// Runs nightly and backfill migrations: the executor of the rules in `Watermark` and
-/// `Classifier`, one transaction per dump, on one connection.
+/// `Classifier`, one transaction per dump and run unit: on one connection for a run of one
+/// unit (`all`, or a shard's process), on one connection per unit for `--workers N` (see
+/// `UnitDumpWriter`, and docs/workers.md for why any mix of splits ends in the same state).
 ///
 /// Exactly-once rests on three facts: a dump's rows, its watermark advances and its
 /// completed-dump record commit together or not at all; a completed dump is not read
@@ -45,9 +47,15 @@ public final class Migrator {
     let logger: Logger
     let rejects: RejectSink?
     let progress: ((RunProgress) -> Void)?
+    /// Opens another connection to the same database, for the units of `--workers N`.
+    let connect: (() throws -> PostgresConnection)?
 
+    /// - Parameter connect: opens the extra connections of a run of more than one unit
+    ///   (`RunConfiguration.units`); without it, such a run is refused (`UsageError`).
     public init(configuration: RunConfiguration, connection: PostgresConnection, logger: Logger,
-                rejects: RejectSink? = nil, progress: ((RunProgress) -> Void)? = nil) {
+                rejects: RejectSink? = nil, progress: ((RunProgress) -> Void)? = nil,
+                connect: (() throws -> PostgresConnection)? = nil) {
+        self.connect = connect
         self.configuration = configuration
         self.connection = connection
         self.store = MigrationStore(connection: connection, unit: configuration.unit)
@@ -58,7 +66,7 @@ public final class Migrator {
     }
 
     /// State carried from dump to dump.
-    private struct RunState {
+    struct RunState {
         var products = ProductIndex([])
         /// W(p) by product id as committed (or, in a dry run, as it would be) after the last dump.
         var watermarks: [Int64?] = []
@@ -84,18 +92,21 @@ public final class Migrator {
             return report
         }
 
-        // A dry run writes nothing, so it needs no writer's lock.
-        let lock = RunLock(unit: configuration.unit)
+        // A dry run writes nothing, so it needs no writer's lock. A run takes its units' locks.
+        var locks: [RunLock] = []
+        defer { for lock in locks { try? lock.release(on: connection) } }
         if !configuration.dryRun {
-            guard try lock.acquire(on: connection) else {
-                let holder = (try? lock.holder(on: connection)) ?? nil
-                report.status = .locked
-                report.message = "another run of unit '\(configuration.unit)' holds the lock"
-                    + (holder.map { ": \($0)" } ?? "")
-                return finish()
+            for unit in configuration.units {
+                let lock = RunLock(unit: unit.name)
+                guard try lock.acquire(on: connection) else {
+                    let holder = (try? lock.holder(on: connection)) ?? nil
+                    report.status = .locked
+                    report.message = "another run of unit '\(unit.name)' holds the lock" + (holder.map { ": \($0)" } ?? "")
+                    return finish()
+                }
+                locks.append(lock)
             }
         }
-        defer { if !configuration.dryRun { try? lock.release(on: connection) } }
 
         var state = RunState()
         try store.prepareSession(dryRun: configuration.dryRun)
@@ -112,14 +123,17 @@ public final class Migrator {
                                               pid: ProcessInfo.processInfo.processIdentifier)
         }
         report.runID = state.runID
-        state.watermarks = state.products.byID(try store.watermarks())
+        let units = UnitPlan(units: configuration.units, products: state.products,
+                             records: configuration.mode == .nightly ? try store.completedDumpsOfEveryUnit() : [:])
+        let writer = try unitWriter()
+        defer { writer?.stop() }
+        state.watermarks = state.products.byID(try store.watermarks(of: configuration.shard ?? .all))
         state.watermarksBefore = state.watermarks
         state.rows = [Int?](repeating: nil, count: state.products.count)
         if configuration.dryRun && configuration.mode == .nightly {
             state.dryRun = DryRunMemory(committed: state.watermarks)
         }
-        let completed = configuration.mode == .nightly ? try store.completedDumps() : [:]
-        let plan = plan(completed: completed)
+        let plan = plan(units)
         report.dumps = plan.map(\.report)
         let bytesTotal = plan.filter { $0.report.status != .skipped }.reduce(UInt64(0)) { $0 + $1.size }
 
@@ -131,8 +145,10 @@ public final class Migrator {
                 let dump = try DumpFile(path: entry.path, options: configuration.reader)
                 let current = makeContext(entry, dump: dump, index: index, of: plan.count, state: state,
                                           bytesTotal: bytesTotal, started: started)
+                current.routing = units.routing(pending: entry.pending, done: entry.done)
                 context = current
-                let outcome = try migrate(current, memory: &state.dryRun)
+                let outcome = try writer.map { try migrateUnits(current, pending: entry.pending, units: units, writer: $0, state: &state) }
+                    ?? migrate(current, memory: &state.dryRun)
                 dumpReport.counts = outcome.counts
                 dumpReport.status = configuration.dryRun ? .planned : .completed
                 apply(outcome, to: &state)
@@ -180,18 +196,25 @@ public final class Migrator {
         var size: UInt64
         var fingerprint: String?
         var report: DumpReport
+        /// The run's units (indices into `RunConfiguration.units`) that still have to apply it.
+        var pending: [Int]
+        /// The units of any split that completed it with this fingerprint.
+        var done: [RunUnit]
     }
 
-    /// Dumps in the given order; a nightly run skips those completed with the same fingerprint.
-    /// A dump that cannot be fingerprinted is left to fail when it is read.
-    private func plan(completed: [String: String]) -> [PlannedDump] {
+    /// Dumps in the given order; a nightly run skips those completed, with the same
+    /// fingerprint, for every unit of the run (`UnitPlan`). A dump that cannot be
+    /// fingerprinted is left to fail when it is read.
+    private func plan(_ units: UnitPlan) -> [PlannedDump] {
         configuration.dumps.map { path in
             let name = (path as NSString).lastPathComponent
             let fingerprint = try? DumpFingerprint.of(path: path)
             let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64) ?? 0
-            let skipped = fingerprint != nil && completed[name] == fingerprint
+            let done = units.done(name, fingerprint: fingerprint)
+            let pending = units.pending(done)
             return PlannedDump(path: path, size: size, fingerprint: fingerprint,
-                               report: DumpReport(name: name, status: skipped ? .skipped : .planned))
+                               report: DumpReport(name: name, status: pending.isEmpty ? .skipped : .planned),
+                               pending: pending, done: done)
         }
     }
 
@@ -289,14 +312,19 @@ public final class Migrator {
 
     /// Carries a committed (or, in a dry run, planned) dump into the run's state.
     private func apply(_ outcome: DumpOutcome, to state: inout RunState) {
-        state.dryRun?.remember(outcome.tally, watermarksBefore: state.watermarks)
-        for id in outcome.tally.touched {
-            let i = Int(id)
-            state.watermarks[i] = Watermark.advanced(state.watermarks[i], to: outcome.tally.latest(id))
-            state.rows[i] = (state.rows[i] ?? 0) + outcome.tally.inserted(id)
-        }
+        apply(outcome.tally, to: &state)
         state.rejectsSoFar += outcome.counts.rejects
         state.pointsSoFar += outcome.counts.read
+    }
+
+    /// Carries the watermarks and rows of a committed (or planned) write into the run's state.
+    func apply(_ tally: ProductTally, to state: inout RunState) {
+        state.dryRun?.remember(tally, watermarksBefore: state.watermarks)
+        for id in tally.touched {
+            let i = Int(id)
+            state.watermarks[i] = Watermark.advanced(state.watermarks[i], to: tally.latest(id))
+            state.rows[i] = (state.rows[i] ?? 0) + tally.inserted(id)
+        }
     }
 }
 

@@ -36,9 +36,10 @@ public struct RunConfiguration: Sendable {
     /// Dump paths, already in processing order (byte order of file name).
     public var dumps: [String]
     public var reader: ReaderOptions
-    /// The unit of work that owns a lock, a completed-dumps record and its watermark reads;
-    /// "all" today, a shard such as "3/8" when runs are split across workers.
-    public var unit: String
+    /// `--shard K/N`: this process takes only the products of that unit (nil: every product).
+    public var shard: RunUnit?
+    /// `--workers N`: the connections one process writes through, one unit each (see `units`).
+    public var workers: Int
     /// Rejected lines (malformed + unknown product) tolerated before the run fails with exit 4.
     public var maxRejects: Int?
     /// Written into the audit columns (`created_by`, `modified_by`).
@@ -51,16 +52,28 @@ public struct RunConfiguration: Sendable {
     public var atWatermarkBuffer: Int
 
     public init(mode: RunMode, dryRun: Bool = false, dumps: [String], reader: ReaderOptions = ReaderOptions(),
-                unit: String = "all", maxRejects: Int? = nil, actor: String = "telemetry-migrate",
+                shard: RunUnit? = nil, workers: Int = 1, maxRejects: Int? = nil, actor: String = "telemetry-migrate",
                 stagedOnly: Bool = false, atWatermarkBuffer: Int = 1 << 16) {
         self.mode = mode
         self.dryRun = dryRun
         self.dumps = dumps
         self.reader = reader
-        self.unit = unit
+        self.shard = shard
+        self.workers = max(1, workers)
         self.maxRejects = maxRejects
         self.actor = actor
         self.stagedOnly = stagedOnly
         self.atWatermarkBuffer = atWatermarkBuffer
     }
+
+    /// The units this run writes, one connection each: its shard (`--shard`), or the N
+    /// shards of `--workers N`, or `all` (one worker, no shard). A shard's process writes
+    /// through one connection, whatever `workers` says.
+    public var units: [RunUnit] {
+        if let shard { return [shard] }
+        return RunUnit.shards(workers)
+    }
+
+    /// The name of a one-unit run's unit (`all` or `shard K/N`).
+    public var unit: String { units.count == 1 ? units[0].name : "all" }
 }

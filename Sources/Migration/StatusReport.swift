@@ -14,6 +14,8 @@ public struct StatusReport: Sendable {
 
     public struct Run: Sendable {
         public var id: Int64
+        /// `all` or `shard K/N`.
+        public var unit: String
         public var mode: String
         public var status: String
         public var exitCode: Int?
@@ -23,17 +25,29 @@ public struct StatusReport: Sendable {
         public var inserted: Int?
     }
 
+    /// A run unit that has run: its last run and, with a dumps directory, the dumps it has not completed.
+    public struct Unit: Sendable {
+        public var name: String
+        public var lastRun: Run?
+        /// Dumps of the directory not completed for this unit's products, by its own records or
+        /// by those of units covering it (nil: no directory given).
+        public var pendingDumps: [String]?
+    }
+
     public var products: [Product]
+    /// The last runs of every unit, newest first.
     public var runs: [Run]
-    /// Names of dumps in the directory that this unit has not completed (nil: no directory given).
+    public var units: [Unit]
+    /// Dumps of the directory not yet completed for every product, whatever the split (nil: no directory given).
     public var pendingDumps: [String]?
     public var productCount: Int
     public var migratedCount: Int
 
     /// - Parameters:
     ///   - imeis: only these products; empty = the `limit` products furthest behind (oldest watermark first, never-migrated first of all).
+    ///   - dumps: the names of a dumps directory's dumps, for what is pending.
     public static func load(from connection: PostgresConnection, imeis: [String], limit: Int, runs runLimit: Int,
-                            unit: String, dumps: [String]?) throws -> StatusReport {
+                            dumps: [String]?) throws -> StatusReport {
         let selected = imeis.isEmpty
         let products = try connection.query("""
             SELECT p.product_imei, h.latest_migration_timestamp, h.last_migrated_at
@@ -47,21 +61,37 @@ public struct StatusReport: Sendable {
         let counts = try connection.query("""
             SELECT (SELECT count(*) FROM product), (SELECT count(*) FROM product_migration_history)
             """).first
-        let runs = try connection.query("""
-            SELECT run_id, mode, status, exit_code, started_at, finished_at,
-                   (report->'totals'->>'read')::bigint, (report->'totals'->>'inserted')::bigint
-            FROM migrate_run WHERE unit = $1 ORDER BY run_id DESC LIMIT $2::bigint
-            """, [.text(unit), .int(Int64(runLimit))]).map {
-            Run(id: $0.int64(0) ?? 0, mode: $0.string(1) ?? "", status: $0.string(2) ?? "",
-                exitCode: $0.int64(3).map(Int.init), startedAt: $0.timestampMicros(4), finishedAt: $0.timestampMicros(5),
-                read: $0.int64(6).map(Int.init), inserted: $0.int64(7).map(Int.init))
+        func run(_ row: PostgresRow) -> Run {
+            Run(id: row.int64(0) ?? 0, unit: row.string(1) ?? "", mode: row.string(2) ?? "", status: row.string(3) ?? "",
+                exitCode: row.int64(4).map(Int.init), startedAt: row.timestampMicros(5), finishedAt: row.timestampMicros(6),
+                read: row.int64(7).map(Int.init), inserted: row.int64(8).map(Int.init))
         }
-        var pending: [String]?
-        if let dumps {
-            let completed = try MigrationStore(connection: connection, unit: unit).completedDumps()
-            pending = dumps.map { ($0 as NSString).lastPathComponent }.filter { completed[$0] == nil }
+        let columns = """
+            run_id, unit, mode, status, exit_code, started_at, finished_at,
+            (report->'totals'->>'read')::bigint, (report->'totals'->>'inserted')::bigint
+            """
+        let runs = try connection.query("SELECT \(columns) FROM migrate_run ORDER BY run_id DESC LIMIT $1::bigint",
+                                        [.int(Int64(runLimit))]).map(run)
+        let lastRuns = try connection.query("""
+            SELECT DISTINCT ON (unit) \(columns) FROM migrate_run WHERE NOT dry_run ORDER BY unit, run_id DESC
+            """).map(run)
+        var completed: [String: [RunUnit]] = [:]  // dump name -> units that completed it
+        var unitNames = Set(lastRuns.map(\.unit))
+        if dumps != nil {
+            for row in try connection.query("SELECT unit, name FROM migrate_dump") {
+                guard let name = row.string(0), let dump = row.string(1) else { continue }
+                unitNames.insert(name)
+                if let unit = RunUnit(name: name) { completed[dump, default: []].append(unit) }
+            }
         }
-        return StatusReport(products: products, runs: runs, pendingDumps: pending,
+        let names = dumps.map { $0.map { ($0 as NSString).lastPathComponent } }
+        func pending(for unit: RunUnit) -> [String]? {
+            names.map { $0.filter { !unit.isCovered(by: completed[$0] ?? []) } }
+        }
+        let units = unitNames.sorted().map { name in
+            Unit(name: name, lastRun: lastRuns.first { $0.unit == name }, pendingDumps: RunUnit(name: name).flatMap(pending))
+        }
+        return StatusReport(products: products, runs: runs, units: units, pendingDumps: pending(for: .all),
                             productCount: Int(counts?.int64(0) ?? 0), migratedCount: Int(counts?.int64(1) ?? 0))
     }
 
@@ -99,6 +129,7 @@ public struct StatusReport: Sendable {
                 for r in runs {
                     json.object { json in
                         json.member("run_id", Int(r.id))
+                        json.member("unit", r.unit)
                         json.member("mode", r.mode)
                         json.member("status", r.status)
                         json.member("exit_code", r.exitCode)
@@ -106,6 +137,25 @@ public struct StatusReport: Sendable {
                         json.member("finished_at", r.finishedAt.map { UTCTime.format(micros: $0) })
                         json.member("read", r.read)
                         json.member("inserted", r.inserted)
+                    }
+                }
+            }
+            json.key("units")
+            json.array { json in
+                for u in units {
+                    json.object { json in
+                        json.member("unit", u.name)
+                        json.member("last_run_id", u.lastRun.map { Int($0.id) })
+                        json.member("last_run_status", u.lastRun?.status)
+                        json.member("last_run_finished_at", u.lastRun?.finishedAt.map { UTCTime.format(micros: $0) })
+                        json.key("pending_dumps")
+                        if let pending = u.pendingDumps {
+                            json.array { json in
+                                for name in pending { json.value(name) }
+                            }
+                        } else {
+                            json.null()
+                        }
                     }
                 }
             }
@@ -129,11 +179,19 @@ public struct StatusReport: Sendable {
                           formatTime(p.lastMigratedAt, empty: "-")]
                      }, rightAligned: [2]).rendered()
         out += "\nLast runs:\n"
-        out += Table(header: ["run", "mode", "status", "exit", "started", "finished", "read", "inserted"],
+        out += Table(header: ["run", "unit", "mode", "status", "exit", "started", "finished", "read", "inserted"],
                      rows: runs.map { r in
-                         [String(r.id), r.mode, r.status, r.exitCode.map(String.init) ?? "-", formatTime(r.startedAt, empty: "-"),
+                         [String(r.id), r.unit, r.mode, r.status, r.exitCode.map(String.init) ?? "-", formatTime(r.startedAt, empty: "-"),
                           formatTime(r.finishedAt, empty: "-"), r.read.map(String.init) ?? "-", r.inserted.map(String.init) ?? "-"]
-                     }, rightAligned: [0, 3, 6, 7]).rendered()
+                     }, rightAligned: [0, 4, 7, 8]).rendered()
+        if units.count > 1 || units.first?.name != "all" {
+            out += "\nRun units:\n"
+            out += Table(header: ["unit", "last run", "status", "finished", "pending dumps"],
+                         rows: units.map { u in
+                             [u.name, u.lastRun.map { String($0.id) } ?? "-", u.lastRun?.status ?? "-",
+                              formatTime(u.lastRun?.finishedAt, empty: "-"), u.pendingDumps.map { String($0.count) } ?? "-"]
+                         }, rightAligned: [1, 4]).rendered()
+        }
         if let pendingDumps {
             out += "\nDumps not yet completed: " + (pendingDumps.isEmpty ? "none" : "\(pendingDumps.count)") + "\n"
             for name in pendingDumps.prefix(50) { out += "  \(name)\n" }

@@ -9,7 +9,7 @@ struct StagedWrite {
     /// Counts what would be inserted instead (and remembers the fields a dry run needs).
     let dryRun: Bool
 
-    func write(_ candidates: Candidates) throws -> DumpWrite {
+    func write(_ candidates: some CandidateSource) throws -> DumpWrite {
         var tally = ProductTally(productCount: products.count, tracksFields: dryRun)
         var sequence: Int64 = 0
         try store.stage { writer in
@@ -33,7 +33,7 @@ struct DirectWrite {
     /// Candidates at W(p) kept in memory; beyond this the dump is read again for them.
     let atWatermarkBuffer: Int
 
-    func write(_ candidates: Candidates) throws -> DumpWrite {
+    func write(_ candidates: some CandidateSource) throws -> DumpWrite {
         var tally = ProductTally(productCount: products.count)
         var atWatermark: [Candidate] = []
         var overflow = false
@@ -85,7 +85,7 @@ struct CountedWrite {
     let products: ProductIndex
     let memory: DryRunMemory
 
-    func write(_ candidates: Candidates) throws -> DumpWrite {
+    func write(_ candidates: some CandidateSource) throws -> DumpWrite {
         var tally = ProductTally(productCount: products.count, tracksFields: true)
         var order = SeriesOrder()
         var staged: Int64 = 0

@@ -40,8 +40,8 @@ enum WriteStrategy {
     }
 
     /// Writes (or counts) the candidates inside the dump's transaction.
-    func write(_ candidates: Candidates, store: MigrationStore, configuration: RunConfiguration) throws -> DumpWrite {
-        let products = candidates.context.products
+    func write(_ candidates: some CandidateSource, store: MigrationStore, configuration: RunConfiguration) throws -> DumpWrite {
+        let products = candidates.products
         switch self {
         case .direct:
             return try DirectWrite(store: store, products: products, atWatermarkBuffer: configuration.atWatermarkBuffer)

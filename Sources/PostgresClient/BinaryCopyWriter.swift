@@ -16,12 +16,32 @@ public struct BinaryCopyWriter {
     /// Rows started so far.
     public private(set) var rowCount = 0
 
-    init(sink: CopySink) {
+    init(sink: CopySink, header: Bool = true) {
         self.sink = sink
         buffer.reserveCapacity(Self.flushThreshold + 64 * 1024)
+        guard header else { return }
         buffer.append(contentsOf: [0x50, 0x47, 0x43, 0x4F, 0x50, 0x59, 0x0A, 0xFF, 0x0D, 0x0A, 0x00])  // PGCOPY\n\377\r\n\0
         append(Int32(0))  // flags
         append(Int32(0))  // header extension length
+    }
+
+    /// A writer with no connection: it encodes rows only (no header, no trailer) and hands
+    /// each full buffer to `chunk`, for another thread to send with `append(encoded:)` into
+    /// a `copyIn` of the same columns. Call `flushRows()` after the last row.
+    public init(encodingRowsInto chunk: @escaping ([UInt8]) -> Void) {
+        self.init(sink: CopySink { bytes in chunk(Array(bytes)); return nil }, header: false)
+    }
+
+    /// Hands the rows buffered so far to the sink (the chunk closure of `init(encodingRowsInto:)`).
+    public mutating func flushRows() {
+        flush()
+    }
+
+    /// Appends whole rows encoded by an `init(encodingRowsInto:)` writer.
+    public mutating func append(encoded rows: [UInt8]) {
+        flush()
+        guard !rows.isEmpty, sink.failure == nil else { return }
+        sink.failure = rows.withUnsafeBufferPointer { sink.send(UnsafeRawBufferPointer($0)) }
     }
 
     public mutating func startRow(columnCount: Int16) {

@@ -59,7 +59,8 @@ extension TelemetryMigrate {
             let (since, until) = try window()
             let configuration = RunConfiguration(
                 mode: .backfill(BackfillSelection(imeis: Set(imei), since: since, until: until)), dryRun: options.dryRun,
-                dumps: try options.dumpPaths(), reader: reader.readerOptions, maxRejects: options.maxRejects, actor: AuditActor.current)
+                dumps: try options.dumpPaths(), reader: reader.readerOptions,
+                shard: options.shardUnit, workers: options.workerCount, maxRejects: options.maxRejects, actor: AuditActor.current)
             try MigrationCommand.execute(configuration, database: database, report: report, options: options)
         }
     }

@@ -23,7 +23,7 @@ enum MigrationCommand {
         func failedBeforeItsFirstDump(_ reason: String, stderr: String? = nil) throws -> Never {
             if let path = options.metricsFile {
                 let metrics = RunMetrics(unfinished: configuration.mode.name, dryRun: configuration.dryRun, startedAt: started,
-                                         exitCode: ExitReason.usage.rawValue)
+                                         exitCode: ExitReason.usage.rawValue, unit: configuration.shard?.name ?? "all")
                 do { try metrics.write(to: path) } catch { logger.error("metrics file not written", metadata: ["error": "\(error)"]) }
             }
             let result = RunReport(mode: configuration.mode.name, dryRun: configuration.dryRun, status: .failed,
@@ -50,7 +50,8 @@ enum MigrationCommand {
             }
             let rejects = LoggingRejectSink(file: try options.rejectFile.map(RejectFile.init(path:)), logger: logger)
             let migrator = Migrator(configuration: configuration, connection: connection, logger: logger,
-                                    rejects: rejects, progress: progress.map { line in { line.update($0) } })
+                                    rejects: rejects, progress: progress.map { line in { line.update($0) } },
+                                    connect: { try database.connect(applicationName: applicationName(configuration)) })
             result = try migrator.run()
             try rejects.flush()
         } catch let error as PostgresError {
@@ -66,7 +67,8 @@ enum MigrationCommand {
         do {
             try emit(result, report: report, options: options)
             if let path = options.metricsFile {
-                try RunMetrics.collect(on: connection, report: result, startedAt: started).write(to: path)
+                try RunMetrics.collect(on: connection, report: result, startedAt: started,
+                                       unit: configuration.shard?.name ?? "all").write(to: path)
             }
         } catch let error as UsageError {
             throw ValidationError(error.description)

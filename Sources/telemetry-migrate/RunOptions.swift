@@ -85,7 +85,31 @@ struct RunOptionGroup: ParsableArguments {
             help: "Also write the JSON report to this file (atomically), whatever --report says: text for a person, JSON for the record.")
     var jsonReportFile: String?
 
+    @Option(help: ArgumentHelp("Take only the products of run unit K of N (IMEI hash, as Citus places shards), with its own lock: N processes with K = 0..N-1 split a run.", valueName: "K/N"))
+    var shard: String?
+
+    @Option(help: "Write through this many connections, one run unit each (default: \(RunOptionGroup.defaultWorkers)).")
+    var workers: Int?
+
+    /// The default of `--workers` (see docs/workers.md for the measurement behind it).
+    static let defaultWorkers = 2
+
+    /// `--shard K/N` as a unit (validated).
+    var shardUnit: RunUnit? {
+        shard.flatMap(RunUnit.parseFraction).map { RunUnit.shard($0.index, of: $0.count) }
+    }
+
+    /// `--workers`, or the default; 1 for a shard's process.
+    var workerCount: Int { workers ?? (shard == nil ? RunOptionGroup.defaultWorkers : 1) }
+
     func validate() throws {
+        if let shard, RunUnit.parseFraction(shard) == nil {
+            throw ValidationError("--shard must be K/N with 0 <= K < N (N at most 4096), not '\(shard)'")
+        }
+        if let workers, workers < 1 || workers > 64 { throw ValidationError("--workers must be 1 to 64") }
+        if shard != nil, let workers, workers > 1 {
+            throw ValidationError("--shard and --workers > 1 do not combine: a shard's process writes through one connection (run N processes instead)")
+        }
         if dumps == nil && files.isEmpty { throw ValidationError("give --dumps DIR or dump files") }
         if let maxRejects, maxRejects < 0 { throw ValidationError("--max-rejects must be 0 or more") }
         if atWatermarkBuffer < 0 { throw ValidationError("--at-watermark-buffer must be 0 or more") }

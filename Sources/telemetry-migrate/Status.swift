@@ -38,7 +38,7 @@ extension TelemetryMigrate {
                     throw ValidationError("the schema is not up to date: run `telemetry-migrate schema apply` first")
                 }
                 let paths = try dumps.map { try DumpDirectory.list($0) }
-                let status = try StatusReport.load(from: connection, imeis: imei, limit: top, runs: runs, unit: "all", dumps: paths)
+                let status = try StatusReport.load(from: connection, imeis: imei, limit: top, runs: runs, dumps: paths)
                 let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
                 try report.emit(status.rendered(as: report.report, now: now))
             } catch let error as ValidationError {

@@ -23,7 +23,7 @@ struct OperationsMetricsTests {
                     "no temporary file left behind")
             let samples = try parsePrometheus(try String(contentsOfFile: path, encoding: .utf8))
             func value(_ name: String, _ labels: String = "") -> Double? {
-                samples["telemetry_migrate_\(name){mode=\"nightly\"\(labels.isEmpty ? "" : ",")\(labels)}"]
+                samples["telemetry_migrate_\(name){mode=\"nightly\",unit=\"all\"\(labels.isEmpty ? "" : ",")\(labels)}"]
             }
             let totals = report.totals
             #expect(value("points_read") == Double(totals.int("read") ?? -1))
@@ -74,11 +74,11 @@ struct OperationsMetricsTests {
             #expect(result.status == 1)
             #expect(report["status"] as? String == "failed")
             let samples = try parsePrometheus(try String(contentsOfFile: path, encoding: .utf8))
-            #expect(samples[#"telemetry_migrate_run_status{mode="nightly",status="failed"}"#] == 1)
-            #expect(samples[#"telemetry_migrate_run_status{mode="nightly",status="ok"}"#] == 0)
-            #expect(samples[#"telemetry_migrate_run_exit_code{mode="nightly"}"#] == 1)
-            #expect(samples[#"telemetry_migrate_dumps{mode="nightly",status="failed"}"#] == 1)
-            #expect(samples[#"telemetry_migrate_products_never_migrated{mode="nightly"}"#] == Double(try fixtureProducts().count))
+            #expect(samples[#"telemetry_migrate_run_status{mode="nightly",unit="all",status="failed"}"#] == 1)
+            #expect(samples[#"telemetry_migrate_run_status{mode="nightly",unit="all",status="ok"}"#] == 0)
+            #expect(samples[#"telemetry_migrate_run_exit_code{mode="nightly",unit="all"}"#] == 1)
+            #expect(samples[#"telemetry_migrate_dumps{mode="nightly",unit="all",status="failed"}"#] == 1)
+            #expect(samples[#"telemetry_migrate_products_never_migrated{mode="nightly",unit="all"}"#] == Double(try fixtureProducts().count))
         }
     }
 }

@@ -98,8 +98,8 @@ struct ProcessTests {
         // Wait until the first run holds its lock.
         var held = false
         for _ in 0..<200 where !held {
-            held = (try? db.psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"))?
-                .trimmingCharacters(in: .whitespacesAndNewlines) == "1"
+            held = Int((try? db.psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"))?
+                .trimmingCharacters(in: .whitespacesAndNewlines) ?? "0") ?? 0 >= 1  // one lock per run unit
             if !held { Thread.sleep(forTimeInterval: 0.02) }
         }
         #expect(held)
@@ -134,7 +134,7 @@ struct ProcessTests {
         var partial = ReferenceModel(products: Set(set.products))
         partial.nightly([set.dumps[0]])
         try expectState(db, equals: partial.state, "only the dump before the corrupt one is committed")
-        #expect(try db.psql("SELECT name FROM migrate_dump").trimmingCharacters(in: .whitespacesAndNewlines) == set.name(0))
+        #expect(try db.psql("SELECT DISTINCT name FROM migrate_dump").trimmingCharacters(in: .whitespacesAndNewlines) == set.name(0))
 
         try good.write(to: corrupt)
         let (fixed, _) = try tool.nightly(dir)

@@ -70,6 +70,26 @@ job_output_paths() {
     JOB_REJECTS=$candidate.rejects.csv
 }
 
+# Sets JOB_SHARD_ARGS (--shard K/N, --workers N) from SHARD_COUNT, SHARD_INDEX (default:
+# Kubernetes' JOB_COMPLETION_INDEX) and WORKERS; JOB_SHARD_SUFFIX to "-shard-K-of-N" (or
+# empty), and METRICS_FILE gets the same suffix, so concurrent shards never share a file.
+job_shard_args() {
+    local caller=$1
+    JOB_SHARD_ARGS=()
+    JOB_SHARD_SUFFIX=
+    [ -n "${WORKERS:-}" ] && JOB_SHARD_ARGS+=(--workers "$WORKERS")
+    if [ -n "${SHARD_COUNT:-}" ] && [ "$SHARD_COUNT" != 1 ]; then
+        local index=${SHARD_INDEX:-${JOB_COMPLETION_INDEX:-}}
+        [ -n "$index" ] || job_fail "$caller" "SHARD_COUNT is set but neither SHARD_INDEX nor JOB_COMPLETION_INDEX"
+        JOB_SHARD_ARGS+=(--shard "$index/$SHARD_COUNT")
+        JOB_SHARD_SUFFIX="-shard-$index-of-$SHARD_COUNT"
+        if [ -n "${METRICS_FILE:-}" ]; then
+            METRICS_FILE="${METRICS_FILE%.prom}$JOB_SHARD_SUFFIX.prom"
+        fi
+    fi
+    return 0
+}
+
 # Sets JOB_COMMON_ARGS from MAX_REJECTS, METRICS_FILE, LOG_FORMAT, LOG_LEVEL and EXTRA_ARGS
 # (split on white space).
 job_common_args() {

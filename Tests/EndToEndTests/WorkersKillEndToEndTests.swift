@@ -1,0 +1,87 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// Kills split runs with SIGKILL at moments spread over them, runs again, and expects the
+/// state of one unsplit run every time: a `--workers 3` process, and three concurrent
+/// `--shard K/3` processes (killed together).
+@Suite(.enabled(if: Requirement.database.testsRun), .serialized)
+struct WorkersKillEndToEndTests {
+    @Test func aWorkers3RunKilledAtMomentsSpreadOverItAndRerunEqualsOneUnsplitRun() throws {
+        try killAndRerun(ExportDumpSet(seed: 31, dumpCount: 6, productCount: 30, instantsPerDump: 20, repeating: [3]),
+                         processes: [["--workers", "3"]], kills: 20)
+    }
+
+    @Test func threeShardProcessesKilledAtMomentsSpreadOverThemAndRerunEqualOneUnsplitRun() throws {
+        try killAndRerun(RandomDumpSet(seed: 32, dumpCount: 8, pointsPerDump: 1500, productCount: 40),
+                         processes: (0..<3).map { ["--shard", "\($0)/3"] }, kills: 20)
+    }
+
+    /// Starts `processes` (one nightly each, with those arguments) at once, kills those still
+    /// running after a delay spread over the timed uninterrupted run, then runs them again to
+    /// the end (every fourth round, as one unsplit run instead: the splits mix).
+    private func killAndRerun(_ set: some DumpSet, processes: [[String]], kills: Int) throws {
+        let (dir, model) = try set.writtenWithNightlyModel()
+        let db = try TestDatabase.create(label: "killsplit")
+        defer { db.drop() }
+        let tool = Tool(db: db)
+        try tool.prepare(products: set.products)
+        func start() throws -> [Process] {
+            try processes.map { arguments in
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: Package.executable)
+                process.arguments = ["nightly", "--dumps", dir.path, "--database-url", db.url] + arguments
+                process.standardOutput = FileHandle.nullDevice
+                process.standardError = FileHandle.nullDevice
+                try process.run()
+                return process
+            }
+        }
+        // The uninterrupted split run, timed, against which kills are spread.
+        let began = Date()
+        let whole = try start()
+        whole.forEach { $0.waitUntilExit() }
+        let duration = Date().timeIntervalSince(began)
+        #expect(whole.allSatisfy { $0.terminationStatus == 0 })
+        try expectState(db, equals: model.state)
+        #expect(duration > 0.3, "a run long enough to be killed midway (\(duration) s)")
+
+        var rng = SeededRandom(seed: 77)
+        var killedMidRun = 0
+        var rounds = 0
+        var pace = 1.0
+        while killedMidRun < kills && rounds < 3 * kills {
+            rounds += 1
+            try db.psql("TRUNCATE telemetry, product_migration_history, migrate_dump, migrate_run")
+            let delay = pace * duration * (Double(killedMidRun) + Double.random(in: 0..<1, using: &rng)) / Double(kills + 1)
+            let running = try start()
+            Thread.sleep(forTimeInterval: delay)
+            var killed = false
+            for process in running where process.isRunning {
+                kill(process.processIdentifier, SIGKILL)
+                killed = true
+            }
+            if killed { killedMidRun += 1 } else { pace *= 0.8 }
+            running.forEach { $0.waitUntilExit() }
+            let orphans = try db.psql("""
+                SELECT count(*) FROM telemetry t LEFT JOIN product_migration_history h USING (product_imei)
+                WHERE h.product_imei IS NULL OR t.time > h.latest_migration_timestamp
+                """)
+            #expect(orphans.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "round \(rounds)")
+            if rounds % 4 == 0 {
+                let (rerun, _) = try tool.nightly(dir, ["--workers", "1"])
+                #expect(rerun.status == 0, "\(rerun.stderr)")
+            } else {
+                let rerun = try start()
+                rerun.forEach { $0.waitUntilExit() }
+                #expect(rerun.allSatisfy { $0.terminationStatus == 0 }, "round \(rounds)")
+            }
+            try expectState(db, equals: model.state, "round \(rounds), killed after \(delay) s")
+        }
+        #expect(killedMidRun == kills, "only \(killedMidRun) kills landed mid-run in \(rounds) rounds")
+        let last = try start()  // each unit's next run marks its killed runs aborted
+        last.forEach { $0.waitUntilExit() }
+        let runs = try db.psql("SELECT count(*) FILTER (WHERE status = 'running') FROM migrate_run")
+        #expect(runs.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "killed runs are marked aborted")
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+
+/// The Citus cluster the tests run against when `TM_TEST_TARGET=citus` (as `jobs/citus`
+/// exports it, e.g. under `jobs/test --citus`): the coordinator is libpq's `PGHOST`/`PGPORT`,
+/// the workers are `TM_CITUS_WORKERS` (`host:port,host:port`).
+///
+/// Citus keeps its metadata per database, so a test's new database needs, on every node,
+/// the database itself and `CREATE EXTENSION citus`, and on the coordinator the nodes
+/// registered in it. Database propagation (`citus.enable_create_database_propagation`) is
+/// switched off for these statements so that each node is handled exactly once.
+public struct CitusCluster: Sendable {
+    public struct Node: Sendable, Hashable {
+        public let host: String
+        public let port: String
+    }
+
+    public let coordinator: Node
+    public let workers: [Node]
+
+    /// The name `TestDatabase.target` reports, and `TM_TEST_TARGET` takes.
+    public static let targetName = "citus"
+
+    /// The cluster of the environment, or nil when the target is a plain PostgreSQL. A Citus
+    /// target without workers is a broken setup and stops the test run.
+    public static let current: CitusCluster? = {
+        let env = ProcessInfo.processInfo.environment
+        guard env["TM_TEST_TARGET"] == targetName else { return nil }
+        let workers = (env["TM_CITUS_WORKERS"] ?? "").split(separator: ",").compactMap { entry -> Node? in
+            guard let colon = entry.lastIndex(of: ":") else { return nil }
+            return Node(host: String(entry[..<colon]), port: String(entry[entry.index(after: colon)...]))
+        }
+        precondition(!workers.isEmpty, "TM_TEST_TARGET=citus needs TM_CITUS_WORKERS=host:port,... (jobs/citus env NAME prints it)")
+        return CitusCluster(coordinator: Node(host: env["PGHOST"] ?? "localhost", port: env["PGPORT"] ?? "5432"),
+                            workers: workers)
+    }()
+
+    private static let noPropagation = "SET citus.enable_create_database_propagation = off"
+
+    /// Creates `name` on every node with the citus extension and registers the nodes in it.
+    public func createDatabase(_ name: String) throws {
+        for node in workers + [coordinator] {
+            try psql(node, database: "postgres", [Self.noPropagation, "CREATE DATABASE \(name)"])
+            try psql(node, database: name, ["CREATE EXTENSION citus"])
+        }
+        var registration = ["SELECT citus_set_coordinator_host('\(coordinator.host)', \(coordinator.port))"]
+        registration += workers.map { "SELECT citus_add_node('\($0.host)', \($0.port))" }
+        try psql(coordinator, database: name, registration)
+    }
+
+    /// Drops `name` on every node, the coordinator first (its maintenance daemon then stops
+    /// visiting the workers' copies).
+    public func dropDatabase(_ name: String) {
+        for node in [coordinator] + workers {
+            _ = try? psql(node, database: "postgres", [Self.noPropagation, "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"])
+        }
+    }
+
+    /// Runs SQL on one node of the cluster; returns psql's unaligned, tuples-only output.
+    @discardableResult
+    public func psql(_ node: Node, database: String, _ statements: [String]) throws -> String {
+        var arguments = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-h", node.host, "-p", node.port, "-d", database]
+        for statement in statements { arguments += ["-c", statement] }
+        let result = run("/usr/bin/env", arguments)
+        guard result.status == 0 else {
+            throw TestFailure("psql on \(node.host):\(node.port)/\(database) failed (\(result.status)): \(result.stderr)")
+        }
+        return result.stdout
+    }
+}

@@ -67,3 +67,17 @@ public struct CitusCluster: Sendable {
         return result.stdout
     }
 }
+
+extension TestDatabase {
+    /// A database of one PostgreSQL: on the Citus target, a database of the coordinator
+    /// without the extension (Citus is only preloaded there, so it is a plain PostgreSQL);
+    /// otherwise what `create` makes. For tests that run one scenario on both and compare.
+    public static func createSingleNode(label: String = "t") throws -> TestDatabase {
+        guard let cluster = CitusCluster.current else { return try create(label: label) }
+        let safe = label.lowercased().filter { $0.isLetter || $0.isNumber }.prefix(20)
+        let name = "tm_\(safe)_\(UInt32.random(in: 0...UInt32.max))"
+        try cluster.psql(cluster.coordinator, database: "postgres",
+                         ["SET citus.enable_create_database_propagation = off", "CREATE DATABASE \(name)"])
+        return TestDatabase(name: name, url: url(for: name))
+    }
+}

@@ -48,10 +48,18 @@ public struct CitusCluster: Sendable {
     }
 
     /// Drops `name` on every node, the coordinator first (its maintenance daemon then stops
-    /// visiting the workers' copies).
+    /// visiting the workers' copies). Citus' maintenance daemon, a background worker that
+    /// `WITH (FORCE)` does not end, sometimes still holds the database: tried again then.
     public func dropDatabase(_ name: String) {
         for node in [coordinator] + workers {
-            _ = try? psql(node, database: "postgres", [Self.noPropagation, "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"])
+            for attempt in 1...5 {
+                do {
+                    try psql(node, database: "postgres", [Self.noPropagation, "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"])
+                    break
+                } catch {
+                    if attempt < 5 { Thread.sleep(forTimeInterval: 1) }
+                }
+            }
         }
     }
 

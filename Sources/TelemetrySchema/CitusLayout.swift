@@ -63,11 +63,14 @@ public enum CitusLayout {
         END
         $layout$;
 
-        -- 'distributed', 'reference', 'local' (a Citus local table) or NULL (a plain table).
+        -- 'distributed', 'reference', 'local' (a Citus local table) or NULL (a plain table). From
+        -- the catalog of the node: the citus_tables view asks every node for sizes, as the current role.
         CREATE OR REPLACE FUNCTION migrate_citus_type(tbl text) RETURNS text LANGUAGE plpgsql STABLE AS $type$
         DECLARE kind text;
         BEGIN
-            EXECUTE 'SELECT citus_table_type FROM citus_tables WHERE table_name = $1::regclass' INTO kind USING tbl;
+            EXECUTE $q$SELECT CASE WHEN partmethod = 'h' THEN 'distributed'
+                                   WHEN partmethod = 'n' AND repmodel = 't' THEN 'reference' ELSE 'local' END
+                       FROM pg_dist_partition WHERE logicalrelid = $1::regclass$q$ INTO kind USING tbl;
             RETURN kind;
         END
         $type$;

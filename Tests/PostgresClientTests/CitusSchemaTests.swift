@@ -12,7 +12,10 @@ struct CitusSchemaTests {
     static func layout(_ db: PostgresConnection) throws -> [String: String] {
         guard try CitusLayout.isCitus(db) else { return [:] }
         var map = [String: String]()
-        for row in try db.query("SELECT table_name::text, citus_table_type FROM citus_tables") {
+        for row in try db.query("""
+            SELECT logicalrelid::regclass::text, CASE WHEN partmethod = 'h' THEN 'distributed'
+                   WHEN repmodel = 't' THEN 'reference' ELSE 'local' END FROM pg_dist_partition
+            """) {
             map[row.string(0) ?? ""] = row.string(1)
         }
         return map
@@ -40,8 +43,8 @@ struct CitusSchemaTests {
                 #expect(history == "product_migration_history_id,product_imei")
                 #expect(try Self.primaryKey(db, "rtc_connection_history") == "rtc_connection_history_id,product_imei")
                 let colocated = try db.query("""
-                    SELECT count(DISTINCT colocation_id) FROM citus_tables
-                    WHERE table_name::text IN ('telemetry', 'product_migration_history', 'rtc_connection_history')
+                    SELECT count(DISTINCT colocationid) FROM pg_dist_partition
+                    WHERE logicalrelid::regclass::text IN ('telemetry', 'product_migration_history', 'rtc_connection_history')
                     """)[0].int64(0)
                 #expect(colocated == 1)
             } else {

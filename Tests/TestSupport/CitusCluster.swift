@@ -2,7 +2,9 @@ import Foundation
 
 /// The Citus cluster the tests run against when `TM_TEST_TARGET=citus` (as `jobs/citus`
 /// exports it, e.g. under `jobs/test --citus`): the coordinator is libpq's `PGHOST`/`PGPORT`,
-/// the workers are `TM_CITUS_WORKERS` (`host:port,host:port`).
+/// the workers are `TM_CITUS_WORKERS` (`host:port,host:port`), and the nodes know each other
+/// by `TM_CITUS_NODE_HOST` (jobs/citus: the socket directory, so that no role needs a password
+/// between nodes).
 ///
 /// Citus keeps its metadata per database, so a test's new database needs, on every node,
 /// the database itself and `CREATE EXTENSION citus`, and on the coordinator the nodes
@@ -16,6 +18,8 @@ public struct CitusCluster: Sendable {
 
     public let coordinator: Node
     public let workers: [Node]
+    /// The host the nodes are registered under (`citus_add_node`).
+    public let nodeHost: String
 
     /// The name `TestDatabase.target` reports, and `TM_TEST_TARGET` takes.
     public static let targetName = "citus"
@@ -30,8 +34,8 @@ public struct CitusCluster: Sendable {
             return Node(host: String(entry[..<colon]), port: String(entry[entry.index(after: colon)...]))
         }
         precondition(!workers.isEmpty, "TM_TEST_TARGET=citus needs TM_CITUS_WORKERS=host:port,... (jobs/citus env NAME prints it)")
-        return CitusCluster(coordinator: Node(host: env["PGHOST"] ?? "localhost", port: env["PGPORT"] ?? "5432"),
-                            workers: workers)
+        let coordinator = Node(host: env["PGHOST"] ?? "localhost", port: env["PGPORT"] ?? "5432")
+        return CitusCluster(coordinator: coordinator, workers: workers, nodeHost: env["TM_CITUS_NODE_HOST"] ?? coordinator.host)
     }()
 
     private static let noPropagation = "SET citus.enable_create_database_propagation = off"
@@ -42,8 +46,8 @@ public struct CitusCluster: Sendable {
             try psql(node, database: "postgres", [Self.noPropagation, "CREATE DATABASE \(name)"])
             try psql(node, database: name, ["CREATE EXTENSION citus"])
         }
-        var registration = ["SELECT citus_set_coordinator_host('\(coordinator.host)', \(coordinator.port))"]
-        registration += workers.map { "SELECT citus_add_node('\($0.host)', \($0.port))" }
+        var registration = ["SELECT citus_set_coordinator_host('\(nodeHost)', \(coordinator.port))"]
+        registration += workers.map { "SELECT citus_add_node('\(nodeHost)', \($0.port))" }
         try psql(coordinator, database: name, registration)
     }
 

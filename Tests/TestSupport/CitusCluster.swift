@@ -40,15 +40,27 @@ public struct CitusCluster: Sendable {
 
     private static let noPropagation = "SET citus.enable_create_database_propagation = off"
 
+    /// Serialises `createDatabase` within the test process: registering nodes in two databases
+    /// at once makes Citus update the same shared catalog rows (roles) on a worker, and one
+    /// of them fails with "tuple concurrently updated".
+    private static let setupLock = NSLock()
+
     /// Creates `name` on every node with the citus extension and registers the nodes in it.
     public func createDatabase(_ name: String) throws {
+        Self.setupLock.lock()
+        defer { Self.setupLock.unlock() }
         for node in workers + [coordinator] {
             try psql(node, database: "postgres", [Self.noPropagation, "CREATE DATABASE \(name)"])
             try psql(node, database: name, ["CREATE EXTENSION citus"])
         }
         var registration = ["SELECT citus_set_coordinator_host('\(nodeHost)', \(coordinator.port))"]
         registration += workers.map { "SELECT citus_add_node('\(nodeHost)', \($0.port))" }
-        try psql(coordinator, database: name, registration)
+        do {
+            try psql(coordinator, database: name, registration)
+        } catch {  // another process registering at the same moment: once more (adding a node twice is a no-op)
+            Thread.sleep(forTimeInterval: 1)
+            try psql(coordinator, database: name, registration)
+        }
     }
 
     /// Drops `name` on every node, the coordinator first (its maintenance daemon then stops

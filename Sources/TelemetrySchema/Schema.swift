@@ -24,7 +24,7 @@ public enum Schema {
     /// Key of the transaction-level advisory lock that serialises `apply` (ASCII "tmschema").
     public static let advisoryLockKey: Int64 = 0x746D_7363_6865_6D61
 
-    public static let migrations: [SchemaMigration] = [version1, version2, version3, version4]
+    public static let migrations: [SchemaMigration] = [version1, version2, version3, version4, CitusLayout.version5]
 
     public static var latestVersion: Int { migrations.last?.version ?? 0 }
 
@@ -51,6 +51,8 @@ public enum Schema {
                     [.int(Int64(migration.version)), .text(migration.description)])
                 appliedNow.append(migration.version)
             }
+            // A database that got the citus extension after version 5 is laid out now (idempotent).
+            if !appliedNow.contains(CitusLayout.version5.version) { try CitusLayout.applyIfCitus(on: connection) }
             return appliedNow
         }
     }

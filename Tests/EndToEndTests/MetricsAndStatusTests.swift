@@ -55,7 +55,8 @@ struct OperationsMetricsTests {
             let history = Int(try db.psql("SELECT count(*) FROM product_migration_history").trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
             #expect(value("products_behind_24h") == Double(history - 1), "all but the product migrated just now")
             let never = Int(try db.psql("""
-                SELECT count(*) FROM product p WHERE NOT EXISTS (SELECT 1 FROM product_migration_history h WHERE h.product_imei = p.product_imei)
+                SELECT count(*) FROM product p LEFT JOIN product_migration_history h ON h.product_imei = p.product_imei
+                WHERE h.product_imei IS NULL
                 """).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
             #expect(never >= 1)
             #expect(value("products_never_migrated") == Double(never))

@@ -175,7 +175,7 @@ struct ConnectionTests {
             let pid = victim.backendPID
             #expect(pid > 0)
             let killer = try PostgresConnection(url: database.url)
-            #expect(try killer.query("SELECT pg_terminate_backend($1)", [.int(Int64(pid))])[0].bool(0) == true)
+            #expect(try killer.query("SELECT pg_terminate_backend($1::int)", [.int(Int64(pid))])[0].bool(0) == true)
             // Wait (server side, bounded) until the backend is gone, so the next call sees it.
             _ = try killer.query("""
                 SELECT count(*) FROM generate_series(1, 500) g

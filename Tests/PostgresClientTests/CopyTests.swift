@@ -149,7 +149,7 @@ struct CopyTests {
                 _ = try db.copyIn("COPY big FROM STDIN (FORMAT binary)") { writer in
                     for n in 0..<200_000 {
                         if n == 1_000 {
-                            _ = try killer.query("SELECT pg_terminate_backend($1)", [.int(Int64(pid))])
+                            _ = try killer.query("SELECT pg_terminate_backend($1::int)", [.int(Int64(pid))])
                             _ = try killer.query("""
                                 SELECT count(*) FROM generate_series(1, 500) g
                                 WHERE pg_sleep(CASE WHEN EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1) THEN 0.01 ELSE 0 END) IS NULL

@@ -8,17 +8,18 @@ struct SchemaTests {
     @Test func applyingTwiceIsANoOp() throws {
         try withDatabase { _, db in
             #expect(try Schema.pendingVersions(on: db) == Schema.migrations.map(\.version))
-            #expect(try Schema.apply(on: db) == [1, 2, 3, 4])
-            #expect(Schema.latestVersion == 4)
+            let all = Schema.migrations.map(\.version)
+            #expect(try Schema.apply(on: db) == all)
+            #expect(all.starts(with: [1, 2, 3]) && Schema.latestVersion == all.last)
             let tables = try db.query("""
                 SELECT string_agg(table_name::text, ',' ORDER BY table_name) FROM information_schema.tables
-                WHERE table_schema = 'public'
+                WHERE table_schema = 'public' AND table_type = 'BASE TABLE'  -- not Citus' views
                 """)[0].string(0)
             #expect(tables == "api_token,migrate_dump,migrate_run,migrate_schema_version,product,product_migration_history,rtc_connection_history,telemetry")
             #expect(try Schema.apply(on: db) == [])
-            #expect(try Schema.appliedVersions(on: db) == [1, 2, 3, 4])
+            #expect(try Schema.appliedVersions(on: db) == all)
             #expect(try Schema.pendingVersions(on: db) == [])
-            #expect(try db.query("SELECT count(*) FROM migrate_schema_version")[0].int64(0) == 4)
+            #expect(try db.query("SELECT count(*) FROM migrate_schema_version")[0].int64(0) == Int64(all.count))
             let options = try db.query("SELECT array_to_string(reloptions, ',') FROM pg_class WHERE relname = 'product_migration_history'")
             #expect(options[0].string(0) == "fillfactor=50")
         }
@@ -37,7 +38,7 @@ struct SchemaTests {
             }
             return try await group.reduce(into: []) { $0.append($1) }
         }
-        #expect(results.flatMap { $0 }.sorted() == [1, 2, 3, 4])
+        #expect(results.flatMap { $0 }.sorted() == Schema.migrations.map(\.version))
         #expect(results.filter { !$0.isEmpty }.count == 1)
     }
 

@@ -10,18 +10,27 @@ public struct TestDatabase: Sendable {
     /// `postgresql://user@host:port/name`, without a password.
     public let url: String
 
-    /// Creates a new, empty database and returns it; fails when no server is configured
-    /// (see `Requirement.database`).
+    /// "citus" when the tests run against a Citus cluster (`TM_TEST_TARGET=citus`, see
+    /// `CitusCluster`), else "postgres".
+    public static var target: String { CitusCluster.current == nil ? "postgres" : CitusCluster.targetName }
+
+    /// Creates a new, empty database and returns it (on Citus: on every node, extension
+    /// created and nodes registered, so `schema apply` distributes the tables).
     public static func create(label: String = "t") throws -> TestDatabase {
         try Requirement.database.check()
         let safe = label.lowercased().filter { $0.isLetter || $0.isNumber }.prefix(20)
         let name = "tm_\(safe)_\(UInt32.random(in: 0...UInt32.max))"
-        try psql(database: "postgres", "CREATE DATABASE \(name)")
+        if let cluster = CitusCluster.current {
+            try cluster.createDatabase(name)
+        } else {
+            try psql(database: "postgres", "CREATE DATABASE \(name)")
+        }
         return TestDatabase(name: name, url: url(for: name))
     }
 
     /// Drops the database (terminating any session still on it).
     public func drop() {
+        if let cluster = CitusCluster.current { return cluster.dropDatabase(name) }
         _ = try? TestDatabase.psql(database: "postgres", "DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
     }
 

@@ -28,8 +28,9 @@ struct DryRunRealDumpsEndToEndTests {
     static let layouts: [Layout] = [
         // Each day's line protocol, then its CSV; both catch-ups, both full exports; floor(n/2) first.
         Layout(name: "day by day, LP then CSV", files: zip(lp, csv).flatMap { [$0, $1] } + catchUp + full, migratedFirst: 8),
-        // All CSV days, then all LP days, one catch-up, one full export; ceil(n/2) first; one RP.
-        Layout(name: "CSV days then LP days", files: csv + lp + [catchUp[1], full[0]], migratedFirst: 7,
+        // Each day's LP, then its CSV; the LP catch-up, the CSV full export; ceil(n/2) first; one database and RP.
+        Layout(name: "day by day, one catch-up, one full", files: zip(lp, csv).flatMap { [$0, $1] } + [catchUp[0], full[1]],
+               migratedFirst: 7,
                options: ["--retention-policy", "telemetry_rp", "--database", "smartsolar"]),
         // The order of the real names merged into one directory: each day's CSV, then its LP; CSV before LP after them.
         Layout(name: "real names' order", files: zip(csv, lp).flatMap { [$0, $1] } + catchUp.reversed() + full.reversed(),

@@ -278,12 +278,15 @@ public final class Migrator {
     private func attempt(_ strategy: WriteStrategy, _ context: DumpContext,
                          memory: inout DryRunMemory?) throws -> DumpOutcome {
         context.beginPass()
-        return try connection.transaction(readOnly: configuration.dryRun) {
-            if case .staged = strategy, var dry = memory, dry.unsaved {
+        // The memory counts as saved only once the transaction that saved it commits: a pass
+        // rolled back (a dump read again for rows PostgreSQL refused) takes its saved rows with it.
+        var pending = memory
+        let outcome = try connection.transaction(readOnly: configuration.dryRun) {
+            if case .staged = strategy, var dry = pending, dry.unsaved {
                 // The staged dry insert consults `migrate_dry_inserted`; give it what counted dumps remembered.
                 try store.rememberDryRunRows(dry.rows(watermarks: context.watermarks, products: context.products))
                 dry.unsaved = false
-                memory = dry
+                pending = dry
             }
             let written = try strategy.write(Candidates(context: context, classifier: classifier), store: store,
                                              configuration: configuration)
@@ -296,6 +299,8 @@ public final class Migrator {
             try commitDump(context, outcome)
             return outcome
         }
+        memory = pending
+        return outcome
     }
 
     /// The end of a dump's transaction: watermarks advanced, and, for a nightly run, the dump

@@ -1,3 +1,4 @@
+import TelemetryCore
 import Hummingbird
 
 /// An HTTP error response of the API; its body is always `{"message": ...}`.
@@ -20,4 +21,13 @@ struct APIFailure: Error, Sendable {
     static let unavailable = APIFailure(status: .serviceUnavailable, message: "Database unavailable", retryAfter: 1)
     static let busy = APIFailure(status: .serviceUnavailable, message: "Server busy: no database connection became free in time", retryAfter: 1)
     static let internalError = APIFailure(status: .internalServerError, message: "Internal server error")
+}
+
+extension JSONWriter {
+    /// `{"message": ...}`: the body of every error response.
+    static func message(_ message: String) -> String {
+        var w = JSONWriter(style: .inline)
+        w.object { $0.member("message", message) }
+        return w.output
+    }
 }

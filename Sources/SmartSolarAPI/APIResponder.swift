@@ -1,3 +1,4 @@
+import TelemetryCore
 import Foundation
 import Hummingbird
 import Logging

@@ -24,16 +24,19 @@ struct ResourceStore {
         }
         let window = PageWindow(matching: matching, offset: query.offset, limit: query.limit,
                                 page: page, resultsPerPage: resultsPerPage)
-        var w = JSONWriter()
-        w.raw("{\"num_results\": \(window.numResults), \"objects\": [")
-        if let rows {
-            for (i, row) in rows.enumerated() {
-                if i > 0 { w.raw(", ") }
-                write(row, into: &w)
+        var w = JSONWriter(style: .inline)
+        w.object { w in
+            w.member("num_results", window.numResults)
+            w.key("objects")
+            w.array { w in
+                if let rows {
+                    for row in rows { write(row, into: &w) }
+                }
             }
+            w.member("page", window.page)
+            w.member("total_pages", window.totalPages)
         }
-        w.raw("], \"page\": \(window.page), \"total_pages\": \(window.totalPages)}")
-        return w.text
+        return w.output
     }
 
     /// Flask-Restless's `single`: exactly one matching row, else 400.
@@ -42,9 +45,9 @@ struct ResourceStore {
         let rows = available == 0 ? nil : try connection.query(compiler.pageStatement(offset: query.offset ?? 0, limit: available))
         guard let rows, !rows.isEmpty else { throw BadRequest("No result found") }
         guard rows.count == 1 else { throw BadRequest("Multiple results found") }
-        var w = JSONWriter()
+        var w = JSONWriter(style: .inline)
         write(rows[0], into: &w)
-        return w.text
+        return w.output
     }
 
     /// `GET /v1/<resource>/<id>`: the object, or nil when there is no such id.
@@ -52,9 +55,9 @@ struct ResourceStore {
         let rows = try connection.query(
             "SELECT \(resource.selectList) FROM \(resource.table) WHERE \(resource.primaryKey) = $1::bigint", [.int(id)])
         guard let row = rows.first else { return nil }
-        var w = JSONWriter()
+        var w = JSONWriter(style: .inline)
         write(row, into: &w)
-        return w.text
+        return w.output
     }
 
     /// `DELETE /v1/<resource>/<id>`, durably committed before 204: false when there is no such id.
@@ -69,21 +72,16 @@ struct ResourceStore {
     /// One row as a JSON object: every column, in table order; datetimes as
     /// `YYYY-MM-DD HH:MM:SS`; NULL as null.
     func write(_ row: PostgresRow, into w: inout JSONWriter) {
-        w.raw("{")
-        for (i, column) in resource.columns.enumerated() {
-            if i > 0 { w.raw(", ") }
-            w.string(column.name)
-            w.raw(": ")
-            switch column.kind {
-            case .integer:
-                if let v = row.int64(i) { w.int(v) } else { w.null() }
-            case .text:
-                if let v = row.string(i) { w.string(v) } else { w.null() }
-            case .timestamp:
-                if let v = row.timestampMicros(i) { w.string(UTCTime.format(micros: v, .api)) } else { w.null() }
+        w.object { w in
+            for (i, column) in resource.columns.enumerated() {
+                w.key(column.name)
+                switch column.kind {
+                case .integer: w.value(row.int64(i))
+                case .text: w.value(row.string(i))
+                case .timestamp: w.value(row.timestampMicros(i).map { UTCTime.format(micros: $0, .api) })
+                }
             }
         }
-        w.raw("}")
     }
 }
 

@@ -155,11 +155,3 @@ public struct JSONWriter: Sendable {
         out += "\""
     }
 }
-
-/// JSON string literals for the API's hand-written responses, until they adopt `JSONWriter`.
-public enum JSONString {
-    /// Appends `s` as a quoted JSON string (`JSONWriter.appendQuoted`).
-    public static func append(_ s: String, to out: inout String) {
-        JSONWriter.appendQuoted(s, to: &out)
-    }
-}

@@ -1,4 +1,5 @@
 import PostgresClient
+import TelemetryCore
 import Testing
 @testable import SmartSolarAPI
 
@@ -162,9 +163,7 @@ import Testing
         #expect(APITokens.generate() != APITokens.generate())
     }
 
-    @Test func jsonStringEscaping() {
-        var w = JSONWriter()
-        w.string("a\"b\\c\nd\u{01}é")
-        #expect(w.text == #""a\"b\\c\nd\u0001é""#)
+    @Test func errorBodiesAreEscapedJSON() {
+        #expect(JSONWriter.message("a\"b\\c\nd\u{01}é") == #"{"message": "a\"b\\c\nd\u0001é"}"#)
     }
 }

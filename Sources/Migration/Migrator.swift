@@ -97,7 +97,7 @@ public final class Migrator {
         defer { for lock in locks { try? lock.release(on: connection) } }
         if !configuration.dryRun {
             for unit in configuration.units {
-                let lock = RunLock(unit: unit.name)
+                var lock = RunLock(unit: unit.name)
                 guard try lock.acquire(on: connection) else {
                     let holder = (try? lock.holder(on: connection)) ?? nil
                     report.status = .locked

@@ -3,14 +3,21 @@ import PostgresClient
 /// The advisory lock that makes a run unit's writer the only one.
 ///
 /// Advisory locks are scoped to the database, like the run's data.
-/// One key per unit ("all" today, a shard later), so workers of different shards never
-/// exclude each other. Session-level: released by `release()` or when the session ends,
-/// including when the process is killed.
+/// One key per unit (`all`, `shard K/N`), so workers of different shards never exclude
+/// each other. A shard's lock also takes `all`'s key in shared mode, and `all` takes it
+/// exclusively: so an unsplit run and any shard's writer exclude each other too.
+/// Session-level: released by `release()` or when the session ends, including when the
+/// process is killed.
 struct RunLock {
     let key: Int64
+    /// `all`'s key, held shared by a shard's lock; nil for `all` itself.
+    let sharedKey: Int64?
+    /// The key that refused the last `acquire`, for `holder`.
+    private(set) var refusedKey: Int64?
 
     init(unit: String) {
         key = RunLock.key(for: "telemetry-migrate/" + unit)
+        sharedKey = unit == RunUnit.all.name ? nil : RunLock.key(for: "telemetry-migrate/" + RunUnit.all.name)
     }
 
     /// FNV-1a, 64 bits: stable across processes and releases (unlike `Hasher`).
@@ -23,17 +30,28 @@ struct RunLock {
         return Int64(bitPattern: hash)
     }
 
-    func acquire(on connection: PostgresConnection) throws -> Bool {
-        try connection.tryAdvisoryLock(key)
+    /// Takes the lock (both keys, or neither); false when another session holds either.
+    mutating func acquire(on connection: PostgresConnection) throws -> Bool {
+        if let sharedKey {
+            guard try connection.query("SELECT pg_try_advisory_lock_shared($1::bigint)", [.int(sharedKey)]).first?.bool(0) == true
+            else { refusedKey = sharedKey; return false }
+        }
+        guard try connection.tryAdvisoryLock(key) else {
+            if let sharedKey { _ = try connection.query("SELECT pg_advisory_unlock_shared($1::bigint)", [.int(sharedKey)]) }
+            refusedKey = key
+            return false
+        }
+        return true
     }
 
     func release(on connection: PostgresConnection) throws {
         try connection.advisoryUnlock(key)
+        if let sharedKey { _ = try connection.query("SELECT pg_advisory_unlock_shared($1::bigint)", [.int(sharedKey)]) }
     }
 
     /// Who holds the lock, for the message of a refused run.
     func holder(on connection: PostgresConnection) throws -> String? {
-        let bits = UInt64(bitPattern: key)
+        let bits = UInt64(bitPattern: refusedKey ?? key)
         let rows = try connection.query("""
             SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.client_addr::text, 'local'),
                    to_char(a.backend_start AT TIME ZONE 'utc', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')

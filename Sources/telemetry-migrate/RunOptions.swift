@@ -88,11 +88,12 @@ struct RunOptionGroup: ParsableArguments {
     @Option(help: ArgumentHelp("Take only the products of run unit K of N (IMEI hash, as Citus places shards), with its own lock: N processes with K = 0..N-1 split a run.", valueName: "K/N"))
     var shard: String?
 
-    @Option(help: "Write through this many connections, one run unit each (default: \(RunOptionGroup.defaultWorkers)).")
+    @Option(help: "Write through this many connections, one run unit each (default: one per core, at most 4; here \(RunOptionGroup.defaultWorkers)).")
     var workers: Int?
 
-    /// The default of `--workers` (see docs/workers.md for the measurement behind it).
-    static let defaultWorkers = 2
+    /// The default of `--workers`: one per core, 1 to 4 (2 on the 2-core reference machine;
+    /// docs/workers.md says why).
+    static let defaultWorkers = min(4, max(1, ProcessInfo.processInfo.activeProcessorCount))
 
     /// `--shard K/N` as a unit (validated).
     var shardUnit: RunUnit? {

@@ -117,7 +117,7 @@ struct OperationsLogTests {
         #expect(!everything(unreachable).contains("hunter2"), "\(everything(unreachable))")
         #expect(unreachable.stderr.contains("127.0.0.1"), "the message still says where: \(unreachable.stderr)")
         let metrics = try String(contentsOfFile: files[2], encoding: .utf8)
-        #expect(metrics.contains(#"telemetry_migrate_run_status{mode="nightly",status="error"} 1"#), "\(metrics)")
+        #expect(metrics.contains(#"telemetry_migrate_run_status{mode="nightly",unit="all",status="error"} 1"#), "\(metrics)")
 
         // A real server and a role with a password in the URL, a corrupt dump to fail on.
         let db = try TestDatabase.create(label: "opssecret")

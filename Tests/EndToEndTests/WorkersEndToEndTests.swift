@@ -146,6 +146,12 @@ struct WorkersEndToEndTests {
         let locked = tool.run(["nightly", "--dumps", dir.path, "--shard", "1/3", "--report", "json"])
         #expect(locked.status == 3, "\(locked.stdout) \(locked.stderr)")
         holder.close()
+        // An unsplit run's lock excludes every shard's writer, and the other way round.
+        let whole = try PostgresConnection(url: db.url)
+        #expect(try whole.tryAdvisoryLock(RunLock(unit: "all").key))
+        #expect(tool.run(["nightly", "--dumps", dir.path, "--shard", "0/3"]).status == 3)
+        #expect(tool.run(["nightly", "--dumps", dir.path, "--workers", "2"]).status == 3)
+        whole.close()
 
         let processes = try (0..<3).map { k in
             let process = Process()

@@ -5,7 +5,7 @@ import TestSupport
 /// A dumps directory holding an entry that cannot be read as a file (a FIFO, a dangling
 /// symbolic link, a name that is not UTF-8): `nightly` fails it at its place (it never hangs
 /// and never skips it), and `status --dumps` lists it and the dumps after it as pending.
-@Suite(.enabled(if: TestDatabase.isAvailable && FileManager.default.isExecutableFile(atPath: Package.executable)))
+@Suite(.enabled(if: Requirement.database.testsRun && Requirement.executable.testsRun))
 struct DumpDirectoryEndToEndTests {
     static let line = "telemetry,product_imei=001409288034695 v=1 %s\n"
 

@@ -67,24 +67,65 @@ public final class DumpFile {
             pipeline.cancel()
             compression = pipeline.compression
         }
-        let scanner = RecordScanner(maxLineBytes: options.maxLineBytes, chunkSize: options.chunkSize)
-        var events = EventMaker(file: name, options: options)
-        do {
-            while let chunk = try pipeline.next() {
-                defer { pipeline.recycle(chunk) }
-                bytesConsumed = chunk.consumed
-                try scanner.feed(UnsafeRawBufferPointer(rebasing: chunk.bytes[..<chunk.count])) { record in
-                    if format == nil { format = scanner.format }
-                    try events.handle(record, format: scanner.format ?? .lineProtocol, body)
-                }
+        let records = RecordReader(file: name, options: options)
+        while let chunk = try pipeline.next() {
+            defer { pipeline.recycle(chunk) }
+            bytesConsumed = chunk.consumed
+            try records.feed(UnsafeRawBufferPointer(rebasing: chunk.bytes[..<chunk.count])) { event in
+                if format == nil { format = records.format }
+                try body(event)
             }
-            try scanner.finish { record in
-                try events.handle(record, format: scanner.format ?? .lineProtocol, body)
-            }
-            format = scanner.format
         }
+        try records.finish(body)
+        format = records.format
         bytesConsumed = size
     }
+}
+
+/// Decompressed bytes to events on the calling thread: the record scanner and the parsers
+/// behind one `feed` per chunk. Events never depend on how the bytes are cut into chunks.
+final class RecordReader {
+    private let scanner: RecordScanner
+    private var events: EventMaker
+
+    init(file: String, options: ReaderOptions) {
+        scanner = RecordScanner(maxLineBytes: options.maxLineBytes, chunkSize: options.chunkSize)
+        events = EventMaker(file: file, options: options)
+    }
+
+    /// The content format, once the first bytes were seen.
+    var format: DumpFormat? { scanner.format }
+
+    func feed(_ bytes: UnsafeRawBufferPointer, _ body: (DumpEvent) throws -> Void) rethrows {
+        try scanner.feed(bytes) { record in
+            try events.handle(record, format: scanner.format ?? .lineProtocol, body)
+        }
+    }
+
+    /// Hands on the last record (one without a final newline).
+    func finish(_ body: (DumpEvent) throws -> Void) rethrows {
+        try scanner.finish { record in
+            try events.handle(record, format: scanner.format ?? .lineProtocol, body)
+        }
+    }
+}
+
+/// For fuzz targets: reads decompressed dump content held in memory on the calling thread,
+/// cut into chunks of `options.chunkSize` bytes, with the same events as `DumpFile.read` of
+/// a file holding those bytes (no threads, no file, so thousands of inputs a second).
+/// Returns the detected format.
+@_spi(Fuzzing)
+public func readDecompressed(_ bytes: UnsafeRawBufferPointer, file: String, options: ReaderOptions,
+                             _ body: (DumpEvent) throws -> Void) rethrows -> DumpFormat? {
+    let records = RecordReader(file: file, options: options)
+    var offset = 0
+    while offset < bytes.count {
+        let end = min(bytes.count, offset + options.chunkSize)
+        try records.feed(UnsafeRawBufferPointer(rebasing: bytes[offset..<end]), body)
+        offset = end
+    }
+    try records.finish(body)
+    return records.format
 }
 
 /// Turns records into `DumpEvent`s: one per field of a well-formed line, one per rejected line.

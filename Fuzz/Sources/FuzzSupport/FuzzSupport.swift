@@ -1,4 +1,4 @@
-import DumpReader
+@_spi(Fuzzing) import DumpReader
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -18,6 +18,46 @@ public struct ReadOutcome: Equatable {
     public var selected: [Bool] = []
     public var error: String?
     public var format: DumpFormat?
+}
+
+extension ReadOutcome {
+    mutating func record(_ event: DumpEvent) {
+        events.append(Self.key(event))
+        switch event {
+        case .point(let p):
+            points.append(p)
+            inOrder.append(p)
+            selected.append(true)
+        case .other(let p):
+            others.append(p)
+            inOrder.append(p)
+            selected.append(false)
+        case .malformed(let r): rejects.append(r)
+        }
+    }
+}
+
+extension ReadOutcome {
+    /// An event as text that compares equal for equal events, NaNs included (by bit pattern);
+    /// built by hand, as `String(describing:)` (reflection) cost most of a fuzz execution.
+    static func key(_ event: DumpEvent) -> String {
+        switch event {
+        case .point(let p): "P " + key(p)
+        case .other(let p): "O " + key(p)
+        case .malformed(let r): "M \(r.file):\(r.line):\(r.column ?? 0) \(r.reason) \(r.raw)"
+        }
+    }
+
+    static func key(_ p: Point) -> String {
+        let value = switch p.value {
+        case .float(let v): "f\(v.bitPattern)"
+        case .integer(let v): "i\(v)"
+        case .unsigned(let v): "u\(v)"
+        case .boolean(let v): v ? "T" : "F"
+        case .string(let v): "s" + v
+        }
+        return "\(p.measurement)\u{0}\(p.imei)\u{0}\(p.field)\u{0}\(value)\u{0}\(p.time) \(p.line)"
+    }
 }
 
 /// A memory-backed file holding the current input, opened by path
@@ -51,25 +91,39 @@ public func readAll(_ path: String, _ options: ReaderOptions) -> ReadOutcome {
     var outcome = ReadOutcome()
     do {
         let dump = try DumpFile(path: path, options: options)
-        try dump.read { event in
-            outcome.events.append(String(describing: event))
-            switch event {
-            case .point(let p):
-                outcome.points.append(p)
-                outcome.inOrder.append(p)
-                outcome.selected.append(true)
-            case .other(let p):
-                outcome.others.append(p)
-                outcome.inOrder.append(p)
-                outcome.selected.append(false)
-            case .malformed(let r): outcome.rejects.append(r)
-            }
-        }
+        try dump.read { outcome.record($0) }
         outcome.format = dump.format
     } catch {
         outcome.error = String(describing: error)
     }
     return outcome
+}
+
+/// Reads decompressed content held in memory, on this thread, cut into `options.chunkSize`
+/// chunks: the same events as a file read, without the file and the decoder's thread.
+public func readInMemory(_ bytes: UnsafeRawBufferPointer, _ options: ReaderOptions) -> ReadOutcome {
+    var outcome = ReadOutcome()
+    outcome.format = readDecompressed(bytes, file: "input", options: options) { outcome.record($0) }
+    return outcome
+}
+
+/// Reads decompressed `input` in memory whole and cut at several chunk sizes derived from it
+/// (1 byte, 1...61 bytes, and about a 7th of the input); traps unless every read gives the
+/// same events and format. Returns the whole read. One thread, no file: thousands of inputs a
+/// second where the threaded file read managed a few dozen (the gzip target covers that path).
+public func readAtSeveralChunkSizes(_ input: UnsafeRawBufferPointer,
+                                    options: ReaderOptions = ReaderOptions(maxLineBytes: 4096, chunkSize: 1 << 16)) -> ReadOutcome {
+    let whole = readInMemory(input, options)
+    for size in Set([1, 1 + Int(input.last ?? 0) % 61, max(1, input.count / 7)]) {
+        var small = options
+        small.chunkSize = size
+        let split = readInMemory(input, small)
+        if whole != split {
+            fatalError("chunk size \(size) changed the outcome: \(whole.events.count) vs \(split.events.count) events, "
+                       + "format \(whole.format.map(\.rawValue) ?? "-") vs \(split.format.map(\.rawValue) ?? "-")")
+        }
+    }
+    return whole
 }
 
 /// Reads `input` with the default chunk size and with a small one derived from the input;

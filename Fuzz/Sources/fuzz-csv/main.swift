@@ -5,7 +5,6 @@ import FuzzSupport
 /// libFuzzer target: the CSV reader (inputs that do not start as `influx -format csv` get a
 /// header put before them). Asserts that the outcome does not depend on the chunk size and that
 /// reject line numbers count newlines outside quoted cells.
-nonisolated(unsafe) let input = InputFile(name: "csv")
 
 @_cdecl("LLVMFuzzerTestOneInput")
 func test(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
@@ -15,7 +14,7 @@ func test(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     if !bytes.starts(with: Array("name,".utf8)) {
         bytes = Array("name,time,product_imei,value\n".utf8) + bytes
     }
-    let outcome = bytes.withUnsafeBytes { readAtTwoChunkSizes(input, $0) }
+    let outcome = bytes.withUnsafeBytes { readAtSeveralChunkSizes($0) }
     if outcome.format == .csv { checkLineNumbers(outcome, decompressed: bytes) }
     return 0
 }

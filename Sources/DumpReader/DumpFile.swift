@@ -4,8 +4,8 @@ import Foundation
 /// plain; line protocol (`influx_inspect export` framing or plain) or `influx` CLI CSV,
 /// detected from content.
 ///
-/// Used by one thread at a time. `read` decompresses on a helper thread and parses on the
-/// calling one, with a bounded queue of buffers between them, so memory stays constant.
+/// Used by one thread at a time. `read` decompresses and parses on two helper threads and
+/// hands events to the calling one, with bounded queues between them, so memory stays constant.
 public final class DumpFile {
     public let path: String
     public let options: ReaderOptions
@@ -58,31 +58,32 @@ public final class DumpFile {
     /// Streams every event in file order with constant memory. Throws `DumpError` for a
     /// truncated or corrupt gzip stream (bad header, CRC or length mismatch, premature end) or
     /// an I/O error, after handing on every event before it; rethrows errors thrown by `body`.
+    ///
+    /// Three threads share the work: one decompresses, one parses (`EventPipeline`), and the
+    /// calling one runs `body`, with bounded queues between them.
     public func read(_ body: (DumpEvent) throws -> Void) throws {
         bytesConsumed = 0
         let decoder = try GzipDecoder(path: path)
         compression = decoder.compression
-        let pipeline = ChunkPipeline(decoder: decoder, bufferSize: options.chunkSize)
+        let chunks = ChunkPipeline(decoder: decoder, bufferSize: options.chunkSize)
+        let events = EventPipeline(chunks: chunks, records: RecordReader(file: name, options: options))
         defer {
-            pipeline.cancel()
-            compression = pipeline.compression
+            events.cancel()
+            chunks.cancel()
+            compression = chunks.compression
         }
-        let records = RecordReader(file: name, options: options)
-        while let chunk = try pipeline.next() {
-            defer { pipeline.recycle(chunk) }
-            bytesConsumed = chunk.consumed
-            try records.feed(UnsafeRawBufferPointer(rebasing: chunk.bytes[..<chunk.count])) { event in
-                if format == nil { format = records.format }
-                try body(event)
-            }
+        while var batch = try events.next() {
+            bytesConsumed = batch.consumed
+            if format == nil { format = batch.format }
+            for event in batch.events { try body(event) }
+            events.recycle(&batch.events)
         }
-        try records.finish(body)
-        format = records.format
+        format = events.format
         bytesConsumed = size
     }
 }
 
-/// Decompressed bytes to events on the calling thread: the record scanner and the parsers
+/// Decompressed bytes to events on one thread: the record scanner and the parsers
 /// behind one `feed` per chunk. Events never depend on how the bytes are cut into chunks.
 final class RecordReader {
     private let scanner: RecordScanner

@@ -53,7 +53,7 @@ public struct DumpSummary: Sendable {
                     // Every selected point is of `options.measurement`; consecutive points mostly share an IMEI.
                     summary.selected += 1
                     if point.imei != lastIMEI {
-                        products.insert(Self.productKey(point.imei))
+                        products.insert(IMEIKey.of(point.imei) ?? 0)  // selected IMEIs are 1-15 digits
                         lastIMEI = point.imei
                     }
                     summary.firstTime = min(summary.firstTime ?? point.time, point.time)
@@ -73,18 +73,6 @@ public struct DumpSummary: Sendable {
         }
         if summary.error != nil { summary.compression = "error" }
         return summary
-    }
-
-    /// A selected point's IMEI (1-15 ASCII digits, as the reader guarantees) as one number
-    /// that tells all such IMEIs apart, leading zeros included: its value times 16 plus its length.
-    static func productKey(_ imei: String) -> UInt64 {
-        var value: UInt64 = 0
-        var length: UInt64 = 0
-        for byte in imei.utf8 {
-            value = value &* 10 &+ UInt64(byte &- 0x30)
-            length &+= 1
-        }
-        return value &* 16 &+ length
     }
 
     /// A time of this summary (nanoseconds) as the reports write it.

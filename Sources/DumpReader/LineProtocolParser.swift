@@ -42,10 +42,8 @@ struct LineProtocolParser {
     /// The series key (measurement and tags, as written) of the last well-formed data line and
     /// what it meant: consecutive lines of an export mostly share it, so it is parsed once.
     private var lastSeries = LastSeries()
-    /// The last field key, as written, its name, and why it cannot be stored (if so).
-    private var lastFieldKey: [UInt8] = []
-    private var lastFieldName = ""
-    private var lastFieldProblem: String?
+    /// The last few field keys, as written, with their names and problems.
+    private var fieldKeys = FieldKeyCache()
 
     private struct LastSeries {
         var bytes: [UInt8] = []
@@ -313,13 +311,18 @@ struct LineProtocolParser {
             guard i < n, p[i] == equals else { return .malformed(column: i + 1, reason: "expected '=' after field key") }
             let keyRange = keyStart..<i
             let isIMEIField = keyRange.count == Self.productIMEI.count && Self.hasPrefix(p, at: keyStart, Self.productIMEI)
-            if !isIMEIField, !lastFieldKey.hasSameBytes(as: UnsafeBufferPointer(rebasing: p[keyRange])) {
-                (lastFieldName, lastFieldProblem) = fieldKey(p, keyRange, escaped: escapedKey)
-                lastFieldKey.removeAll(keepingCapacity: true)
-                lastFieldKey.append(contentsOf: UnsafeBufferPointer(rebasing: p[keyRange]))
-            }
-            if !isIMEIField, let problem = lastFieldProblem {
-                return .malformed(column: keyStart + 1, reason: problem)
+            var fieldName = ""
+            if !isIMEIField {
+                let written = UnsafeBufferPointer(rebasing: p[keyRange])
+                let known: Int
+                if let found = fieldKeys.find(written) {
+                    known = found
+                } else {
+                    let (name, problem) = fieldKey(p, keyRange, escaped: escapedKey)
+                    known = fieldKeys.insert(written, name: name, problem: problem)
+                }
+                if let problem = fieldKeys.problems[known] { return .malformed(column: keyStart + 1, reason: problem) }
+                fieldName = fieldKeys.names[known]
             }
             i += 1
             guard i < n, p[i] != space, p[i] != comma else {
@@ -340,7 +343,7 @@ struct LineProtocolParser {
                 case .failure(let problem): return .malformed(column: valueColumn, reason: problem.reason)
                 }
             }
-            if !isIMEIField { fields.append(ParsedField(key: lastFieldName, value: value)) }
+            if !isIMEIField { fields.append(ParsedField(key: fieldName, value: value)) }
             if i == n { return .malformed(column: n + 1, reason: "missing timestamp") }
             if p[i] == comma {
                 i += 1
@@ -417,5 +420,38 @@ struct LineProtocolParser {
             }
         }
         return scratch.withUnsafeBufferPointer { Self.makeString($0, validate: validate, column: open + 1) }
+    }
+}
+
+/// The last few field keys a parser met, as written, with their names and, when a key
+/// cannot be stored, why. Lines mostly cycle through a handful of fields, so each key is
+/// checked and interned once, not once a line. Replaced round-robin.
+private struct FieldKeyCache {
+    private static let size = 8
+    private var keys: [[UInt8]] = []
+    private(set) var names: [String] = []
+    private(set) var problems: [String?] = []
+    private var next = 0
+
+    /// The index of a key with these bytes, if cached.
+    func find(_ written: UnsafeBufferPointer<UInt8>) -> Int? {
+        for i in keys.indices where keys[i].hasSameBytes(as: written) { return i }
+        return nil
+    }
+
+    /// Caches a key; returns its index.
+    mutating func insert(_ written: UnsafeBufferPointer<UInt8>, name: String, problem: String?) -> Int {
+        if keys.count < Self.size {
+            keys.append(Array(written))
+            names.append(name)
+            problems.append(problem)
+            return keys.count - 1
+        }
+        let i = next
+        next = (next + 1) % Self.size
+        keys[i] = Array(written)
+        names[i] = name
+        problems[i] = problem
+        return i
     }
 }

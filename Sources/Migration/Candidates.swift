@@ -106,7 +106,7 @@ private struct ProductLookup {
     mutating func facts(_ imei: String) -> (id: Int32?, watermark: Int64?, unit: Int8) {
         if imei != self.imei {
             self.imei = imei
-            id = products.id(of: imei)
+            id = products.id(of: imei, after: id)
             watermark = id.map { watermarks[Int($0)] } ?? nil
             unit = routing?.unit(of: id, imei: imei) ?? 0
         }

@@ -4,95 +4,79 @@
 /// `influx_inspect export` writes series by series, each in time order, so its dumps pass;
 /// a dump that fails is not wrong, it only needs the staged path.
 ///
-/// Memory grows with the number of series in the dump (at most 32 bytes each), not with
-/// its points.
+/// The series of the current product are kept in a short list; when the product changes,
+/// they are appended to a log, and only when a product comes back after another one is the
+/// log turned into a hash table (`IntegerTable`). An export writes each product's lines
+/// together, so its dumps cost no hashing and only sequential memory traffic.
+///
+/// Memory grows with the number of series in the dump (16 bytes each in the log, 32 in the
+/// table), not with its points.
 struct SeriesOrder {
-    private var latest = SeriesTable()
-    private var fieldOrdinals: [String: UInt64] = [:]
+    private var fields = FieldOrdinals()
+    /// The current product and its series so far: field ordinal and latest time.
     private var currentProduct: Int32 = -1
-    private var currentField = ""
-    private var currentKey: UInt64?
-    private var currentLatest = Int64.min
+    private var current: [(ordinal: UInt64, latest: Int64)] = []
+    /// Products whose series were left (by id; grows as needed).
+    private var left: [Bool] = []
+    /// The series of the products left, while none came back: key and latest time.
+    private var log: [(key: UInt64, latest: Int64)] = []
+    /// The same, once a product came back.
+    private var table: IntegerTable?
 
     /// True when `time` is later than every earlier time of the series.
     mutating func admit(product: Int32, field: String, time: Int64) -> Bool {
-        if currentKey == nil || product != currentProduct || field != currentField {
-            select(product: product, field: field)
+        if product != currentProduct { enter(product) }
+        let ordinal = fields.ordinal(of: field)
+        if let i = current.firstIndex(where: { $0.ordinal == ordinal }) {
+            guard time > current[i].latest else { return false }
+            current[i].latest = time
+            return true
         }
-        guard time > currentLatest else { return false }
-        currentLatest = time
-        return true
+        let earlier = table?[Self.key(product, ordinal)] ?? .min
+        current.append((ordinal, max(time, earlier)))
+        return time > earlier
     }
 
-    private mutating func select(product: Int32, field: String) {
-        if let currentKey { latest[currentKey] = currentLatest }
-        let ordinal: UInt64
-        if field == currentField, let currentKey {
-            ordinal = currentKey >> 32
-        } else if let known = fieldOrdinals[field] {
-            ordinal = known
-        } else {
-            ordinal = UInt64(fieldOrdinals.count)
-            fieldOrdinals[field] = ordinal
+    /// Leaves the current product (logging its series) and makes `product` current.
+    private mutating func enter(_ product: Int32) {
+        if currentProduct >= 0 {
+            let id = Int(currentProduct)
+            if id >= left.count { left += [Bool](repeating: false, count: max(id + 1 - left.count, left.count)) }
+            left[id] = true
+            for series in current {
+                let key = Self.key(currentProduct, series.ordinal)
+                if table != nil { table![key] = series.latest } else { log.append((key, series.latest)) }
+            }
         }
-        // Product id in the low 32 bits, field ordinal in the high ones: exact, no two series share a key.
-        let key = UInt64(UInt32(bitPattern: product)) | ordinal << 32
-        currentKey = key
+        current.removeAll(keepingCapacity: true)
         currentProduct = product
-        currentField = field
-        currentLatest = latest[key] ?? .min
+        if table == nil, Int(product) < left.count, left[Int(product)] {
+            // The product comes back: from now on its earlier series must be found by key.
+            var table = IntegerTable(capacity: log.count)
+            for series in log { table[series.key] = series.latest }
+            self.table = table
+            log = []
+        }
+    }
+
+    /// Product id in the low 32 bits, field ordinal in the high ones: exact, no two series share a key.
+    private static func key(_ product: Int32, _ ordinal: UInt64) -> UInt64 {
+        UInt64(UInt32(bitPattern: product)) | ordinal << 32
     }
 }
 
-/// A hash table from series key to time, with open addressing and a multiplicative hash:
-/// one multiply and, mostly, one probe per lookup (a `Dictionary` seeds and runs SipHash).
-/// Invariant: `keys[i] == 0` marks a free slot (stored keys are offset by one), and at most
-/// half of the slots are used.
-struct SeriesTable {
-    private var keys = [UInt64](repeating: 0, count: 1 << 12)
-    private var values = [Int64](repeating: 0, count: 1 << 12)
-    private var shift: UInt64 = 64 - 12
-    private var used = 0
+/// Field names as small numbers, in order of first sight. A fleet's telemetry has a few
+/// fields and lines mostly alternate between them, so the first 32 are found by comparing
+/// (a short `String` compares as two words) rather than by hashing.
+private struct FieldOrdinals {
+    private var first: [String] = []
+    private var more: [String: UInt64] = [:]
 
-    subscript(key: UInt64) -> Int64? {
-        get {
-            let stored = key &+ 1
-            var i = slot(stored)
-            while keys[i] != 0 {
-                if keys[i] == stored { return values[i] }
-                i = (i + 1) & (keys.count - 1)
-            }
-            return nil
-        }
-        set {
-            guard let newValue else { preconditionFailure("SeriesTable does not remove keys") }
-            let stored = key &+ 1
-            var i = slot(stored)
-            while keys[i] != 0 && keys[i] != stored { i = (i + 1) & (keys.count - 1) }
-            if keys[i] == 0 {
-                keys[i] = stored
-                used += 1
-            }
-            values[i] = newValue
-            if used * 2 > keys.count { grow() }
-        }
-    }
-
-    @inline(__always)
-    private func slot(_ stored: UInt64) -> Int {
-        Int(truncatingIfNeeded: (stored &* 0x9E37_79B9_7F4A_7C15) >> shift)
-    }
-
-    private mutating func grow() {
-        let oldKeys = keys, oldValues = values
-        keys = [UInt64](repeating: 0, count: oldKeys.count * 2)
-        values = [Int64](repeating: 0, count: oldKeys.count * 2)
-        shift -= 1
-        for (i, stored) in oldKeys.enumerated() where stored != 0 {
-            var j = slot(stored)
-            while keys[j] != 0 { j = (j + 1) & (keys.count - 1) }
-            keys[j] = stored
-            values[j] = oldValues[i]
-        }
+    mutating func ordinal(of field: String) -> UInt64 {
+        for (i, known) in first.enumerated() where known == field { return UInt64(i) }
+        if let known = more[field] { return known }
+        let ordinal = UInt64(first.count + more.count)
+        if first.count < 32 { first.append(field) } else { more[field] = ordinal }
+        return ordinal
     }
 }

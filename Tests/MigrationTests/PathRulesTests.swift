@@ -16,10 +16,14 @@ import Testing
         #expect(!admit(0, "voltage", 2), "the series comes back with a repeated time")
         #expect(!admit(1, "voltage", 4), "an earlier time")
         #expect(admit(1, "voltage", 6))
+        #expect(admit(2, "voltage", 1) && admit(3, "current", 9))
+        #expect(!admit(2, "voltage", 1), "a product back after others (its series looked up by key)")
+        #expect(admit(2, "current", 1) && admit(0, "current", 2) && !admit(0, "current", 2))
+        #expect(!admit(3, "current", 9) && admit(3, "current", 10))
     }
 
-    @Test func seriesTableKeepsEveryKeyAcrossGrowth() {
-        var table = SeriesTable()
+    @Test func integerTableKeepsEveryKeyAcrossGrowth() {
+        var table = IntegerTable()
         let keys = (0..<20_000).map { UInt64($0) << 32 | UInt64($0 % 7) }  // ids and ordinals as SeriesOrder packs them
         for (i, key) in keys.enumerated() { table[key] = Int64(i) }
         for (i, key) in keys.enumerated() { table[key] = Int64(i) * 2 }  // overwrite

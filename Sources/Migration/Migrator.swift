@@ -307,7 +307,7 @@ public final class Migrator {
     /// recorded as completed; nothing in a dry run. The transaction commits when this returns.
     private func commitDump(_ context: DumpContext, _ outcome: DumpOutcome) throws {
         guard !configuration.dryRun else { return }
-        try store.advanceWatermarks(outcome.tally.touched.map { (context.products.imei($0), outcome.tally.latest($0)) },
+        try store.advanceWatermarks(outcome.tally.advances(products: context.products, watermarks: context.watermarks),
                                     actor: configuration.actor)
         if configuration.mode == .nightly, let fingerprint = context.entry.fingerprint {
             try store.recordCompletedDump(name: context.dump.name, fingerprint: fingerprint, runID: context.runID,

@@ -141,6 +141,7 @@ final class UnitDumpWriter {
         let unit = units[index]
         let configuration = self.configuration
         let products = dump.products
+        let watermarks = dump.watermarks
         let entry = dump.entry
         let name = dump.dump.name
         let runID = dump.runID
@@ -149,7 +150,7 @@ final class UnitDumpWriter {
             let source = RoutedCandidates(products: products, queue: queue, rereading: rereading)
             return try connection.transaction {
                 let written = try strategy.write(source, store: store, configuration: configuration)
-                try store.advanceWatermarks(written.tally.touched.map { (products.imei($0), written.tally.latest($0)) },
+                try store.advanceWatermarks(written.tally.advances(products: products, watermarks: watermarks),
                                             actor: configuration.actor)
                 if configuration.mode == .nightly, let fingerprint = entry.fingerprint, var counts = source.counts {
                     counts.inserted = written.inserted

@@ -18,3 +18,19 @@ public enum Watermark {
         return max(watermark, time)
     }
 }
+
+/// One product's W(p) := max(W(p), time), as a dump's transaction writes it.
+struct WatermarkAdvance {
+    let imei: String
+    /// Microseconds.
+    let time: Int64
+    /// Whether the run knew a history row of the product (W(p) not nil before the dump).
+    let hasRow: Bool
+}
+
+extension ProductTally {
+    /// The advances of the touched products, given W(p) as known before the dump.
+    func advances(products: ProductIndex, watermarks: [Int64?]) -> [WatermarkAdvance] {
+        touched.map { WatermarkAdvance(imei: products.imei($0), time: latest($0), hasRow: watermarks[Int($0)] != nil) }
+    }
+}

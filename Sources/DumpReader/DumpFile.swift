@@ -4,8 +4,8 @@ import Foundation
 /// plain; line protocol (`influx_inspect export` framing or plain) or `influx` CLI CSV,
 /// detected from content.
 ///
-/// Used by one thread at a time. `read` decompresses and parses on two helper threads and
-/// hands events to the calling one, with bounded queues between them, so memory stays constant.
+/// Used by one thread at a time. `read` decompresses and parses on helper threads and hands
+/// events to the calling one, with bounded queues between them, so memory stays constant.
 public final class DumpFile {
     public let path: String
     public let options: ReaderOptions
@@ -59,14 +59,14 @@ public final class DumpFile {
     /// truncated or corrupt gzip stream (bad header, CRC or length mismatch, premature end) or
     /// an I/O error, after handing on every event before it; rethrows errors thrown by `body`.
     ///
-    /// Three threads share the work: one decompresses, one parses (`EventPipeline`), and the
-    /// calling one runs `body`, with bounded queues between them.
+    /// Threads share the work: one decompresses, others cut and parse (`EventPipeline`), and
+    /// the calling one runs `body`, with bounded queues between them.
     public func read(_ body: (DumpEvent) throws -> Void) throws {
         bytesConsumed = 0
         let decoder = try GzipDecoder(path: path)
         compression = decoder.compression
         let chunks = ChunkPipeline(decoder: decoder, bufferSize: options.chunkSize)
-        let events = EventPipeline(chunks: chunks, records: RecordReader(file: name, options: options))
+        let events = EventPipeline(chunks: chunks, file: name, options: options)
         defer {
             events.cancel()
             chunks.cancel()

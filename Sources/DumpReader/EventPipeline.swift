@@ -1,6 +1,6 @@
 import Foundation
 
-/// Events of a dump in file order, as the parsing thread hands them on.
+/// Events of a dump in file order, as the parsing threads hand them on.
 struct EventBatch {
     var events: [DumpEvent]
     /// How far into the compressed file the chunk of the last event ends.
@@ -9,48 +9,91 @@ struct EventBatch {
     var format: DumpFormat?
 }
 
-/// Parses on a thread of its own: takes the decompressed chunks of a `ChunkPipeline`, turns
-/// them into events with a `RecordReader`, and hands the events in batches to the reading
-/// thread. Inflating, parsing and whatever the reader does with each event so run on three
-/// threads. A bounded queue (`batchLimit` batches of `batchSize` events) keeps memory
-/// constant whatever the file size.
-///
-/// Invariants: events reach `next()` exactly once and in file order; a decoder error is
-/// thrown by `next()` only after every event before it was handed out; the `RecordReader`
-/// is touched only by the parsing thread once `init` returns.
-final class EventPipeline: @unchecked Sendable {
-    // @unchecked Sendable: the mutable state below is only touched with `condition` locked,
-    // except `records` and `chunks`' consumer side, which only the parsing thread uses.
-    private let condition = NSCondition()
-    private var ready: [EventBatch] = []
-    private var readyHead = 0
-    /// Emptied event arrays the reader gave back, reused so that no batch allocates.
-    private var spare: [[DumpEvent]] = []
-    private var finished = false
-    private var failure: DumpError?
-    private var cancelled = false
-    private var parserDone = false
-    private var finalFormat: DumpFormat?
-    private let chunks: ChunkPipeline
-    private let records: RecordReader
-    private let batchSize: Int
-    private let batchLimit: Int
+/// Complete records of line protocol, copied out of the scanner, with the export context
+/// that held before the first of them: what a parser needs to parse them on any thread.
+private struct RecordBlock {
+    var bytes: [UInt8] = []
+    var records: [(start: Int, count: Int, line: Int, tooLong: Bool)] = []
+    var context = ExportContext()
+    var consumed: UInt64 = 0
+}
 
-    /// Thrown inside the parsing thread when the reader went away.
+/// Turns the decompressed chunks of a `ChunkPipeline` into events on threads of its own and
+/// hands them, in file order, to the reading thread, so that inflating, parsing and whatever
+/// the reader does with each event run at the same time.
+///
+/// One thread cuts the bytes into records (`RecordScanner`). Line protocol is then parsed
+/// in blocks of records by `parsers` threads, each with its own parser: a block carries the
+/// export context (the only parser state that changes what a line means) as the records
+/// before it left it, which the cutting thread follows with `LineProtocolParser.preamble`.
+/// CSV, whose header lines change the meaning of the rows after them, is parsed by the
+/// cutting thread itself. Memory is bounded: at most `limit` blocks or batches are between
+/// the cutting thread and the reader.
+///
+/// Invariants: every batch has a sequence number, given in file order by the cutting thread;
+/// `next()` hands out batches exactly once, in that order, whichever thread parsed them; a
+/// decoder error is thrown by `next()` only after every batch before it. The scanner is
+/// touched only by the cutting thread, each parser only by its thread.
+final class EventPipeline: @unchecked Sendable {
+    // @unchecked Sendable: everything below `condition` is only touched with it locked; the
+    // blocks and batches move between threads through these queues and are never shared.
+    private let condition = NSCondition()
+    /// Blocks cut and not yet taken by a parsing thread, with their sequence numbers.
+    private var blocks: [(sequence: Int, block: RecordBlock)] = []
+    /// Parsed batches not yet handed out, by sequence number.
+    private var parsed: [Int: EventBatch] = [:]
+    /// The sequence number of the next batch `next()` hands out, and of the next one cut.
+    private var nextOut = 0
+    private var nextCut = 0
+    /// Set by the cutting thread at the end: no sequence number from `nextCut` on will come.
+    private var cutDone = false
+    private var failure: DumpError?
+    private var finalFormat: DumpFormat?
+    private var cancelled = false
+    private var running = 0
+    /// Emptied event arrays and blocks, reused so that the steady state allocates nothing.
+    private var spareEvents: [[DumpEvent]] = []
+    private var spareBlocks: [RecordBlock] = []
+
+    private let chunks: ChunkPipeline
+    private let file: String
+    private let options: ReaderOptions
+    private let limit: Int
+    /// Bytes of records a block holds at most: 128 KiB, less when chunks are smaller (tests
+    /// and fuzzers cut inputs small to put block boundaries everywhere).
+    private let blockBytes: Int
+
+    /// Thrown inside a thread of the pipeline when the reader went away.
     private struct Cancelled: Error {}
 
-    init(chunks: ChunkPipeline, records: RecordReader, batchSize: Int = 4096, batchLimit: Int = 4) {
+    init(chunks: ChunkPipeline, file: String, options: ReaderOptions, parsers: Int = EventPipeline.defaultParsers) {
         self.chunks = chunks
-        self.records = records
-        self.batchSize = batchSize
-        self.batchLimit = batchLimit
-        let thread = Thread { [self] in parse() }
-        thread.stackSize = 1 << 20
-        thread.start()
+        self.file = file
+        self.options = options
+        limit = 4 * max(1, parsers)
+        blockBytes = min(1 << 17, options.chunkSize)
+        running = 1 + max(1, parsers)
+        start { $0.cut() }
+        for _ in 0..<max(1, parsers) { start { $0.parseBlocks() } }
     }
+
+    /// One line-protocol parser per core, at most 4 (the reader and the inflater share them).
+    static let defaultParsers = min(4, max(1, ProcessInfo.processInfo.activeProcessorCount))
 
     deinit {
         cancel()
+    }
+
+    private func start(_ body: @escaping @Sendable (EventPipeline) -> Void) {
+        let thread = Thread { [self] in
+            body(self)
+            condition.lock()
+            running -= 1
+            condition.broadcast()
+            condition.unlock()
+        }
+        thread.stackSize = 1 << 20
+        thread.start()
     }
 
     /// The content format; final once `next()` returned nil or threw.
@@ -60,54 +103,152 @@ final class EventPipeline: @unchecked Sendable {
         return finalFormat
     }
 
-    private func parse() {
-        var batch = EventBatch(events: [], consumed: 0, format: nil)
-        batch.events.reserveCapacity(batchSize)
+    // MARK: The cutting thread
+
+    private func cut() {
+        let scanner = RecordScanner(maxLineBytes: options.maxLineBytes, chunkSize: options.chunkSize)
+        var csv = EventMaker(file: file, options: options)
+        var context = LineProtocolParser(options: options)
+        var block = takeBlock()
+        var batch = EventBatch(events: takeEvents(), consumed: 0, format: nil)
         var failure: DumpError?
+
+        func take(_ record: Record) throws {
+            if scanner.format == .csv {
+                try csv.handle(record, format: .csv) { event in
+                    batch.events.append(event)
+                    if batch.events.count == 4096 { try hand(&batch, format: .csv) }
+                }
+                return
+            }
+            if block.records.isEmpty { block.context = context.context }
+            block.records.append((block.bytes.count, record.bytes.count, record.line, record.tooLong))
+            block.bytes.append(contentsOf: record.bytes)
+            if !record.tooLong { _ = context.preamble(record.bytes) }
+            if block.bytes.count >= blockBytes || block.records.count >= 4096 { try hand(&block) }
+        }
+
         do {
             do {
                 while let chunk = try chunks.next() {
                     defer { chunks.recycle(chunk) }
+                    block.consumed = chunk.consumed
                     batch.consumed = chunk.consumed
-                    try records.feed(UnsafeRawBufferPointer(rebasing: chunk.bytes[..<chunk.count])) { event in
-                        batch.events.append(event)
-                        if batch.events.count == batchSize { try hand(&batch) }
-                    }
+                    try scanner.feed(UnsafeRawBufferPointer(rebasing: chunk.bytes[..<chunk.count]), take)
                 }
-                try records.finish { event in
-                    batch.events.append(event)
-                    if batch.events.count == batchSize { try hand(&batch) }
-                }
+                try scanner.finish(take)
             } catch let error as DumpError {
                 failure = error
             }
-            if !batch.events.isEmpty { try hand(&batch) }
+            if !block.records.isEmpty { try hand(&block) }
+            if !batch.events.isEmpty { try hand(&batch, format: .csv) }
         } catch {
             // Cancelled: the reader stopped listening.
         }
         condition.lock()
-        finalFormat = records.format
+        finalFormat = scanner.format
         self.failure = failure
-        finished = true
-        parserDone = true
+        cutDone = true
         condition.broadcast()
         condition.unlock()
     }
 
-    /// Queues `batch` (waiting while the queue is full) and starts an empty one.
-    private func hand(_ batch: inout EventBatch) throws {
-        batch.format = records.format
+    /// Waits until fewer than `limit` blocks and batches are in flight; false when cancelled.
+    private func waitForRoom() throws {
+        while nextCut - nextOut >= limit && !cancelled { condition.wait() }
+        if cancelled { throw Cancelled() }
+    }
+
+    /// Queues a block for the parsing threads and starts an empty one.
+    private func hand(_ block: inout RecordBlock) throws {
         condition.lock()
         defer { condition.unlock() }
-        while ready.count - readyHead >= batchLimit && !cancelled { condition.wait() }
-        if cancelled { throw Cancelled() }
-        ready.append(batch)
+        try waitForRoom()
+        blocks.append((nextCut, block))
+        nextCut += 1
         condition.broadcast()
-        if let events = spare.popLast() {
-            batch.events = events
-        } else {
-            batch.events = []
-            batch.events.reserveCapacity(batchSize)
+        let consumed = block.consumed
+        block = spareBlocks.popLast() ?? RecordBlock()
+        block.consumed = consumed
+    }
+
+    /// Queues a batch parsed on the cutting thread (CSV) and starts an empty one.
+    private func hand(_ batch: inout EventBatch, format: DumpFormat) throws {
+        batch.format = format
+        condition.lock()
+        defer { condition.unlock() }
+        try waitForRoom()
+        parsed[nextCut] = batch
+        nextCut += 1
+        condition.broadcast()
+        batch.events = spareEvents.popLast() ?? []
+    }
+
+    private func takeBlock() -> RecordBlock {
+        condition.lock()
+        defer { condition.unlock() }
+        return spareBlocks.popLast() ?? RecordBlock()
+    }
+
+    private func takeEvents() -> [DumpEvent] {
+        condition.lock()
+        defer { condition.unlock() }
+        return spareEvents.popLast() ?? []
+    }
+
+    // MARK: The parsing threads
+
+    private func parseBlocks() {
+        var maker = EventMaker(file: file, options: options)
+        while let taken = nextBlock() {
+            let (sequence, block) = taken
+            var batch = EventBatch(events: takeEvents(), consumed: block.consumed, format: .lineProtocol)
+            maker.lineProtocol.context = block.context
+            block.bytes.withUnsafeBufferPointer { bytes in
+                for r in block.records {
+                    let record = Record(bytes: UnsafeBufferPointer(rebasing: bytes[r.start..<r.start + r.count]),
+                                        line: r.line, tooLong: r.tooLong)
+                    maker.handle(record, format: .lineProtocol) { batch.events.append($0) }
+                }
+            }
+            condition.lock()
+            parsed[sequence] = batch
+            var spent = block
+            spent.bytes.removeAll(keepingCapacity: true)
+            spent.records.removeAll(keepingCapacity: true)
+            if spareBlocks.count < limit { spareBlocks.append(spent) }
+            condition.broadcast()
+            condition.unlock()
+        }
+    }
+
+    /// The oldest block not yet taken; nil once the cutting thread is done and none is left, or when cancelled.
+    private func nextBlock() -> (Int, RecordBlock)? {
+        condition.lock()
+        defer { condition.unlock() }
+        while blocks.isEmpty && !cutDone && !cancelled { condition.wait() }
+        if cancelled || blocks.isEmpty { return nil }
+        return blocks.removeFirst()
+    }
+
+    // MARK: The reading thread
+
+    /// The next batch in file order; nil at the clean end. Throws the decoder's error once
+    /// all events before it have been handed out.
+    func next() throws(DumpError) -> EventBatch? {
+        condition.lock()
+        defer { condition.unlock() }
+        while true {
+            if let batch = parsed.removeValue(forKey: nextOut) {
+                nextOut += 1
+                condition.broadcast()
+                return batch
+            }
+            if cutDone && nextOut == nextCut {
+                if let failure { throw failure }
+                return nil
+            }
+            condition.wait()
         }
     }
 
@@ -115,38 +256,17 @@ final class EventPipeline: @unchecked Sendable {
     func recycle(_ events: inout [DumpEvent]) {
         events.removeAll(keepingCapacity: true)
         condition.lock()
-        if spare.count < batchLimit { spare.append(events) }
+        if spareEvents.count < limit { spareEvents.append(events) }
         condition.unlock()
         events = []
     }
 
-    /// The next batch in file order; nil at the clean end. Throws the decoder's error once
-    /// all events before it have been handed out.
-    func next() throws(DumpError) -> EventBatch? {
-        condition.lock()
-        defer { condition.unlock() }
-        while readyHead == ready.count && !finished { condition.wait() }
-        if readyHead < ready.count {
-            let batch = ready[readyHead]
-            ready[readyHead].events = []
-            readyHead += 1
-            if readyHead == ready.count {
-                ready.removeAll(keepingCapacity: true)
-                readyHead = 0
-            }
-            condition.broadcast()
-            return batch
-        }
-        if let failure { throw failure }
-        return nil
-    }
-
-    /// Stops the parsing thread and waits until it no longer touches the chunks or the records.
+    /// Stops every thread of the pipeline and waits until none touches the chunks any more.
     func cancel() {
         condition.lock()
         cancelled = true
         condition.broadcast()
-        while !parserDone { condition.wait() }
+        while running > 0 { condition.wait() }
         condition.unlock()
     }
 }

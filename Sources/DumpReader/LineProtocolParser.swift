@@ -13,6 +13,12 @@ import Glibc
 import Darwin
 #endif
 
+/// Where an export's points are, as its CONTEXT lines say (nil: not stated).
+struct ExportContext: Equatable {
+    var database: String?
+    var retentionPolicy: String?
+}
+
 /// One field of a parsed line.
 struct ParsedField {
     var key: String
@@ -75,21 +81,40 @@ struct LineProtocolParser {
 
     mutating func parse(_ p: UnsafeBufferPointer<UInt8>) -> LineOutcome {
         fields.removeAll(keepingCapacity: true)
+        guard let start = preamble(p) else { return .nothing }
+        return data(p, from: start)
+    }
+
+    /// Skips what may precede a data line in a record (blanks, the `skipped missing file`
+    /// text) and takes in comments and DDL. Returns where the data line starts, or nil when
+    /// the record holds none. The only part of parsing that changes `context`, so running it
+    /// alone over records follows the context as `parse` would.
+    mutating func preamble(_ p: UnsafeBufferPointer<UInt8>) -> Int? {
         var i = 0
         let n = p.count
         while true {
             while i < n, p[i] == space || p[i] == tab { i += 1 }
-            if i == n { return .nothing }
+            if i == n { return nil }
             if p[i] == hash {
                 comment(UnsafeBufferPointer(rebasing: p[i...]))
-                return .nothing
+                return nil
             }
-            if Self.hasPrefix(p, at: i, Self.createDatabase) { return .nothing }
+            if Self.hasPrefix(p, at: i, Self.createDatabase) { return nil }
             if Self.hasPrefix(p, at: i, Self.skippedMissingFile) {
                 i = Self.endOfMissingFilePath(p, from: i + Self.skippedMissingFile.count)
                 continue
             }
-            return data(p, from: i)
+            return i
+        }
+    }
+
+    /// The export's `# CONTEXT-DATABASE` and `# CONTEXT-RETENTION-POLICY` as the lines so far set them.
+    var context: ExportContext {
+        get { ExportContext(database: database, retentionPolicy: retentionPolicy) }
+        set {
+            database = newValue.database
+            retentionPolicy = newValue.retentionPolicy
+            lastSeries.valid = false  // `selected` depends on the context
         }
     }
 

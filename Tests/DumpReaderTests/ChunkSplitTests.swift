@@ -1,4 +1,4 @@
-import DumpReader
+@_spi(Fuzzing) import DumpReader
 import Foundation
 import Testing
 
@@ -62,6 +62,33 @@ import Testing
         expectSameAtEveryChunkSize(try temporaryFile(bytes), upTo: bytes.count + 1)
         let multiMember = try gzip(Array(bytes.prefix(bytes.count / 2))) + gzip(Array(bytes.dropFirst(bytes.count / 2)))
         expectSameAtEveryChunkSize(try temporaryFile(multiMember), upTo: bytes.count + 1)
+    }
+
+    /// Line protocol is parsed in blocks on several threads; each block starts with the export
+    /// context the lines before it left. Small chunks make small blocks, so here a block
+    /// boundary falls everywhere, while the context (which decides what is selected) changes
+    /// every few lines. Every read must equal the sequential in-memory reader's.
+    @Test func exportContextCarriesAcrossParallelBlocks() throws {
+        var text = "# DDL\nCREATE DATABASE smartsolar WITH NAME telemetry_rp\n# DML\n"
+        for i in 0..<60 {
+            if i % 3 == 0 { text += "# CONTEXT-DATABASE:\(i % 2 == 0 ? "smartsolar" : "other")\n" }
+            if i % 7 == 0 { text += "# CONTEXT-RETENTION-POLICY:\(i % 14 == 0 ? "telemetry_rp" : "autogen")\n" }
+            text += "telemetry,product_imei=00140928803469\(i % 10) v=\(i),w=\(i)i \(1_000 + i)\n"
+            if i % 11 == 0 { text += "bad line \(i)\n" }
+        }
+        let bytes = Array(text.utf8)
+        let path = try temporaryFile(bytes)
+        let options = ReaderOptions(database: "smartsolar", retentionPolicy: "telemetry_rp")
+        var expected: [String] = []
+        _ = bytes.withUnsafeBytes { readDecompressed($0, file: (path as NSString).lastPathComponent, options: options) { expected.append("\($0)") } }
+        #expect(expected.contains { $0.hasPrefix("point(") } && expected.contains { $0.hasPrefix("other(") })
+        for chunkSize in [1, 2, 3, 5, 8, 13, 40, 97, 300, 1 << 18] {
+            var options = options
+            options.chunkSize = chunkSize
+            var events: [String] = []
+            try DumpFile(path: path, options: options).read { events.append("\($0)") }
+            #expect(events == expected, "chunk size \(chunkSize)")
+        }
     }
 
     @Test func lineNumbersCountQuotedNewlines() throws {

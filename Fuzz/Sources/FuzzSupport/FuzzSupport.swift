@@ -101,10 +101,28 @@ public func readAll(_ path: String, _ options: ReaderOptions) -> ReadOutcome {
 
 /// Reads decompressed content held in memory, on this thread, cut into `options.chunkSize`
 /// chunks: the same events as a file read, without the file and the decoder's thread.
-public func readInMemory(_ bytes: UnsafeRawBufferPointer, _ options: ReaderOptions) -> ReadOutcome {
+public func readInMemory(_ bytes: UnsafeRawBufferPointer, _ options: ReaderOptions, file: String = "input") -> ReadOutcome {
     var outcome = ReadOutcome()
-    outcome.format = readDecompressed(bytes, file: "input", options: options) { outcome.record($0) }
+    outcome.format = readDecompressed(bytes, file: file, options: options) { outcome.record($0) }
     return outcome
+}
+
+/// Reads decompressed `input` as a file through `DumpFile.read`, which parses line protocol
+/// in blocks on several threads, cut small (so blocks are small and their boundaries fall
+/// everywhere), and traps unless it gives exactly the events of the sequential in-memory
+/// reader, with a database and retention policy selected so that the export context matters.
+/// Threads are slow to start, so targets run it on a share of their inputs.
+public func checkThreadedRead(_ file: InputFile, _ input: UnsafeRawBufferPointer) {
+    var options = ReaderOptions(database: "smartsolar", retentionPolicy: "telemetry_rp", maxLineBytes: 4096)
+    let sequential = readInMemory(input, options, file: String(file.path.split(separator: "/").last ?? ""))
+    file.write(input)
+    options.chunkSize = 1 + Int(input.first ?? 0) % 31
+    let threaded = readAll(file.path, options)
+    if threaded != sequential {
+        let first = zip(threaded.events, sequential.events).first { $0 != $1 }
+        fatalError("the threaded read differs: \(threaded.events.count) vs \(sequential.events.count) events, "
+                   + "first difference \(first.map { "\($0) vs \($1)" } ?? "-"), error \(threaded.error ?? "-")")
+    }
 }
 
 /// Reads decompressed `input` in memory whole and cut at several chunk sizes derived from it

@@ -3,8 +3,11 @@ import FuzzDriver
 import FuzzSupport
 
 /// libFuzzer target: the line-protocol reader. Asserts that the outcome does not depend on the
-/// chunk size, that reject line numbers count newlines outside quoted values, and that every
-/// point written back as line protocol parses to the same point.
+/// chunk size nor on the threads that parse it (a share of inputs), that reject line numbers
+/// count newlines outside quoted values, and that every point written back as line protocol
+/// parses to the same point.
+
+nonisolated(unsafe) let input = InputFile(name: "lp")
 
 @_cdecl("LLVMFuzzerTestOneInput")
 func test(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
@@ -12,6 +15,7 @@ func test(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = UnsafeRawBufferPointer(start: data, count: size)
     if size >= 2, data[0] == 0x1F, data[1] == 0x8B { return 0 }  // the gzip target's job
     let outcome = readAtSeveralChunkSizes(bytes)
+    if size % 4 == 0 { checkThreadedRead(input, bytes) }
     if outcome.format == .lineProtocol {
         checkLineNumbers(outcome, decompressed: Array(bytes))
         checkRoundTrip(outcome)

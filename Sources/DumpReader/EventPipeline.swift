@@ -59,7 +59,7 @@ final class EventPipeline: @unchecked Sendable {
     private let file: String
     private let options: ReaderOptions
     private let limit: Int
-    /// Bytes of records a block holds at most: 128 KiB, less when chunks are smaller (tests
+    /// Bytes of records a block holds at most: 64 KiB, less when chunks are smaller (tests
     /// and fuzzers cut inputs small to put block boundaries everywhere).
     private let blockBytes: Int
 
@@ -70,8 +70,8 @@ final class EventPipeline: @unchecked Sendable {
         self.chunks = chunks
         self.file = file
         self.options = options
-        limit = 4 * max(1, parsers)
-        blockBytes = min(1 << 17, options.chunkSize)
+        limit = 2 * max(1, parsers) + 1
+        blockBytes = min(1 << 16, options.chunkSize)
         running = 1 + max(1, parsers)
         start { $0.cut() }
         for _ in 0..<max(1, parsers) { start { $0.parseBlocks() } }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DumpReader
 import Foundation
 import TelemetryCore
 
@@ -18,6 +19,7 @@ struct TelemetryMigrate: AsyncParsableCommand {
     /// Runs a command and maps every failure to the contract's exit codes: a usage or
     /// configuration error is 2 (never ArgumentParser's 64), `ExitCode`s pass through.
     static func main() async {
+        MemoryTuning.apply()
         do {
             var command = try parseAsRoot()
             LogSetup.bootstrap(for: command)

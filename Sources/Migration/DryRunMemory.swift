@@ -8,14 +8,14 @@ struct DryRunMemory {
     let committed: [Int64?]
     /// By product id: fields of the rows that earlier dumps of this run would insert exactly
     /// at the dry W(p).
-    private var fieldsAtWatermark: [[String]]
+    private var fieldsAtWatermark: [FieldList]
     /// True when `fieldsAtWatermark` holds rows that `migrate_dry_inserted` (which the staged
     /// path consults) does not have yet.
     var unsaved = false
 
     init(committed: [Int64?]) {
         self.committed = committed
-        fieldsAtWatermark = [[String]](repeating: [], count: committed.count)
+        fieldsAtWatermark = [FieldList](repeating: FieldList(), count: committed.count)
     }
 
     /// Whether an earlier dump of this run would insert (product, field) at the dry W(p).
@@ -34,9 +34,7 @@ struct DryRunMemory {
                 continue
             }
             if latest == before {
-                for field in tally.fieldsAtLatest(id) where !fieldsAtWatermark[Int(id)].contains(field) {
-                    fieldsAtWatermark[Int(id)].append(field)
-                }
+                for field in tally.fieldsAtLatest(id) { fieldsAtWatermark[Int(id)].insert(field) }
                 unsaved = true
             }
         }
@@ -47,5 +45,34 @@ struct DryRunMemory {
         fieldsAtWatermark.indices.flatMap { i in
             watermarks[i].map { time in fieldsAtWatermark[i].map { (imei: products.imeis[i], field: $0, time: time) } } ?? []
         }
+    }
+}
+
+/// Field names, each once, the first (mostly the only one) held inline: a fleet's worth of
+/// these, one per product, costs no allocation per product.
+struct FieldList: Sequence {
+    private var first: String?
+    private var more: [String] = []
+
+    func contains(_ field: String) -> Bool {
+        first == field || more.contains(field)
+    }
+
+    /// Adds `field` unless it is there already.
+    mutating func insert(_ field: String) {
+        if first == nil {
+            first = field
+        } else if !contains(field) {
+            more.append(field)
+        }
+    }
+
+    mutating func removeAll() {
+        first = nil
+        more.removeAll(keepingCapacity: true)
+    }
+
+    func makeIterator() -> some IteratorProtocol<String> {
+        ((first.map { [$0] } ?? []) + more).makeIterator()
     }
 }

@@ -10,13 +10,13 @@ struct ProductTally {
     /// By id: rows inserted.
     private var insertedRows: [Int]
     /// By id, when `tracksFields`: fields of the candidates at the latest time, each once.
-    private var fields: [[String]]
+    private var fields: [FieldList]
 
     init(productCount: Int, tracksFields: Bool = false) {
         self.tracksFields = tracksFields
         latestTimes = [Int64](repeating: .min, count: productCount)
         insertedRows = [Int](repeating: 0, count: productCount)
-        fields = tracksFields ? [[String]](repeating: [], count: productCount) : []
+        fields = tracksFields ? [FieldList](repeating: FieldList(), count: productCount) : []
     }
 
     /// Counts one candidate; `inserted` when the pass has inserted it (or would).
@@ -27,11 +27,11 @@ struct ProductTally {
         if time > latest {
             latestTimes[i] = time
             if tracksFields {
-                fields[i].removeAll(keepingCapacity: true)
-                fields[i].append(field)
+                fields[i].removeAll()
+                fields[i].insert(field)
             }
-        } else if tracksFields, time == latest, !fields[i].contains(field) {
-            fields[i].append(field)
+        } else if tracksFields, time == latest {
+            fields[i].insert(field)
         }
         if inserted { insertedRows[i] += 1 }
     }
@@ -44,6 +44,6 @@ struct ProductTally {
     /// The latest candidate time of a touched product.
     func latest(_ id: Int32) -> Int64 { latestTimes[Int(id)] }
     func inserted(_ id: Int32) -> Int { insertedRows[Int(id)] }
-    func fieldsAtLatest(_ id: Int32) -> [String] { tracksFields ? fields[Int(id)] : [] }
+    func fieldsAtLatest(_ id: Int32) -> FieldList { tracksFields ? fields[Int(id)] : FieldList() }
     var totalInserted: Int { touched.reduce(0) { $0 + insertedRows[Int($1)] } }
 }

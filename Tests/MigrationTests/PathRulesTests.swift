@@ -49,8 +49,8 @@ import Testing
         tally.add(product: 2, field: "b", time: 6, inserted: true)
         tally.addInserted(product: 2, rows: 3)
         #expect(tally.touched == [1, 2])
-        #expect(tally.latest(1) == 10 && tally.fieldsAtLatest(1) == ["a", "b"] && tally.inserted(1) == 3)
-        #expect(tally.latest(2) == 6 && tally.fieldsAtLatest(2) == ["b"], "a later time replaces the fields")
+        #expect(tally.latest(1) == 10 && Array(tally.fieldsAtLatest(1)) == ["a", "b"] && tally.inserted(1) == 3)
+        #expect(tally.latest(2) == 6 && Array(tally.fieldsAtLatest(2)) == ["b"], "a later time replaces the fields")
         #expect(tally.inserted(2) == 5 && tally.totalInserted == 8)
     }
 

@@ -1,0 +1,51 @@
+@testable import Migration
+import PostgresClient
+import TelemetrySchema
+import Testing
+import TestSupport
+
+/// `MigrationStore.advanceWatermarks` against the real server: W(p) := max(W(p), t), one
+/// history row per IMEI, whatever the run believed about which rows exist.
+@Suite(.enabled(if: Requirement.database.testsRun))
+struct WatermarkAdvanceTests {
+    @Test func advancesKnownRowsCreatesNewOnesAndNeverTrustsABeliefThatIsWrong() throws {
+        let db = try TestDatabase.create(label: "advance")
+        defer { db.drop() }
+        let connection = try PostgresConnection(url: db.url)
+        try Schema.apply(on: connection)
+        for imei in ["100", "200", "300", "400", "500"] {
+            try connection.execute("INSERT INTO product (product_imei) VALUES ($1)", [.text(imei)])
+        }
+        try connection.executeScript("""
+            INSERT INTO product_migration_history (product_imei, latest_migration_timestamp, last_migrated_at)
+            VALUES ('100', '2024-10-01 00:00:10', '2024-10-01'), ('200', '2024-10-01 00:00:50', '2024-10-01'),
+                   ('400', '2024-10-01 00:00:30', '2024-10-01')
+            """)
+        let store = MigrationStore(connection: connection, unit: "all")
+        try store.prepareSession(dryRun: false)
+        let at = { (seconds: Int64) in 1_727_740_800_000_000 + seconds * 1_000_000 }  // µs after 2024-10-01T00:00:00Z
+        try connection.transaction {
+            try store.advanceWatermarks([
+                WatermarkAdvance(imei: "100", time: at(20), hasRow: true),   // moves forward
+                WatermarkAdvance(imei: "200", time: at(40), hasRow: true),   // never backwards
+                WatermarkAdvance(imei: "300", time: at(35), hasRow: true),   // believed to exist; it does not
+                WatermarkAdvance(imei: "400", time: at(55), hasRow: false),  // believed new; it exists
+                WatermarkAdvance(imei: "500", time: at(58), hasRow: false),  // new
+            ], actor: "test")
+        }
+        let rows = try db.psql("""
+            SELECT product_imei, to_char(latest_migration_timestamp, 'SS'), modified_by IS NOT NULL
+            FROM product_migration_history ORDER BY product_imei
+            """)
+        #expect(rows == "100|20|t\n200|50|t\n300|35|t\n400|55|t\n500|58|t\n")
+        // And the plain path: every belief right.
+        try connection.transaction {
+            try store.advanceWatermarks([WatermarkAdvance(imei: "300", time: at(36), hasRow: true),
+                                         WatermarkAdvance(imei: "500", time: at(57), hasRow: true)], actor: "test")
+        }
+        #expect(try db.psql("""
+            SELECT string_agg(product_imei || '|' || to_char(latest_migration_timestamp, 'SS'), ' ' ORDER BY product_imei)
+            FROM product_migration_history
+            """) == "100|20 200|50 300|36 400|55 500|58\n")
+    }
+}

@@ -116,7 +116,8 @@ public func checkThreadedRead(_ file: InputFile, _ input: UnsafeRawBufferPointer
     var options = ReaderOptions(database: "smartsolar", retentionPolicy: "telemetry_rp", maxLineBytes: 4096)
     let sequential = readInMemory(input, options, file: String(file.path.split(separator: "/").last ?? ""))
     file.write(input)
-    options.chunkSize = 1 + Int(input.first ?? 0) % 31
+    // At most ~24 chunks (so blocks), since each is a hand-off between threads.
+    options.chunkSize = max(1 + Int(input.first ?? 0) % 31, input.count / 24)
     let threaded = readAll(file.path, options)
     if threaded != sequential {
         let first = zip(threaded.events, sequential.events).first { $0 != $1 }

@@ -87,20 +87,19 @@ struct APIResponder: HTTPResponder {
     }
 
     /// Checks the request's token (from the cache, else in the database, extending its
-    /// life) and that its permission is at least `needed`.
+    /// life; one check at a time per token, shared by the requests waiting for it) and that
+    /// its permission is at least `needed`.
     private func authorize(_ request: Request, _ needed: Permission) async throws {
         guard let header = request.headers[.authorization] else { throw APIFailure.missingToken }
         guard let token = APITokens.token(fromAuthorization: header) else { throw APIFailure.invalidToken }
-        var permission = tokens.permission(of: token)
-        if permission == nil {
-            let validity = try await pool.withConnection(retryOnLostConnection: true) { connection in
+        let pool = self.pool
+        let permission = try await tokens.permission(of: token) {
+            try await pool.withConnection(retryOnLostConnection: true) { connection in
                 try APITokens.authenticate(token, on: connection)
             }
-            guard let validity else { throw APIFailure.invalidToken }
-            tokens.remember(token, validity)
-            permission = validity.permission
         }
-        guard let permission, permission >= needed else { throw APIFailure.forbidden(needed) }
+        guard let permission else { throw APIFailure.invalidToken }
+        guard permission >= needed else { throw APIFailure.forbidden(needed) }
     }
 
     /// A database error: a bad value the server rejected (SQLSTATE class 22) is the

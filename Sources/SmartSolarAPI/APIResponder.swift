@@ -174,8 +174,39 @@ enum QueryString {
         return result
     }
 
-    private static func decode(_ text: Substring) -> String {
-        let spaced = text.replacingOccurrences(of: "+", with: " ")
-        return spaced.removingPercentEncoding ?? spaced
+    /// `+` as a space and `%XX` as the byte XX, in one pass over the bytes; a `%` without two
+    /// hex digits after it, or bytes that are not UTF-8 once decoded, leave the text as it is
+    /// (with only `+` replaced).
+    static func decode(_ text: Substring) -> String {
+        let utf8 = text.utf8
+        guard utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) else { return String(text) }
+        let undecoded = { String(text).replacing("+", with: " ") }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(utf8.count)
+        var i = utf8.startIndex
+        while i != utf8.endIndex {
+            let byte = utf8[i]
+            i = utf8.index(after: i)
+            switch byte {
+            case UInt8(ascii: "+"): bytes.append(UInt8(ascii: " "))
+            case UInt8(ascii: "%"):
+                guard i != utf8.endIndex, let high = hexValue(utf8[i]),
+                      case let next = utf8.index(after: i), next != utf8.endIndex, let low = hexValue(utf8[next])
+                else { return undecoded() }
+                bytes.append(high << 4 | low)
+                i = utf8.index(after: next)
+            default: bytes.append(byte)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self) ?? undecoded()
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
     }
 }

@@ -81,10 +81,35 @@ struct ResourceStore {
                 switch column.kind {
                 case .integer: w.value(row.int64(i))
                 case .text: w.value(row.string(i))
-                case .timestamp: w.value(row.timestampMicros(i).map { UTCTime.format(micros: $0, .api) })
+                case .timestamp: w.value(row.string(i).flatMap(Self.apiTimestamp))
                 }
             }
         }
+    }
+
+    /// PostgreSQL's text of a `timestamp` (DateStyle ISO) as the API prints it,
+    /// `YYYY-MM-DD HH:MM:SS`: its first 19 characters when it has the plain shape (a
+    /// four-digit year, then at most a fraction, which is cut as `UTCTime.format` truncates
+    /// it), else through `UTCTime` (nil for `infinity`, BC dates, what has no microsecond).
+    /// Same text either way; the plain shape, nearly every value, needs no parsing.
+    static func apiTimestamp(_ text: String) -> String? {
+        var count = 0
+        var plain = true
+        for byte in text.utf8 {
+            let isDigit = byte >= 0x30 && byte <= 0x39
+            switch count {
+            case 4, 7: plain = byte == 0x2D  // -
+            case 10: plain = byte == 0x20  // space
+            case 13, 16: plain = byte == 0x3A  // :
+            case 19: plain = byte == 0x2E  // .
+            default: plain = isDigit
+            }
+            if !plain { break }
+            count += 1
+        }
+        if plain, count == 19 { return text }
+        if plain, count > 20 { return String(text.prefix(19)) }
+        return UTCTime.parseMicros(text).map { UTCTime.format(micros: $0, .api) }
     }
 }
 

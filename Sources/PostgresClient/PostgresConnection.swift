@@ -15,6 +15,8 @@ public final class PostgresConnection {
     private let notices = NoticeSink()
     /// Passwords known to this connection, scrubbed from every libpq message.
     private let secrets: [String]
+    /// Names of the statements `queryPrepared` prepared on this session, by SQL text.
+    private var preparedStatements: [String: String] = [:]
 
     /// Receives server notices (`RAISE NOTICE`, "relation already exists, skipping", ...).
     /// nil (the default) drops them, so nothing spills on stderr.
@@ -87,6 +89,29 @@ public final class PostgresConnection {
     public func query(_ sql: String, _ params: [PostgresValue] = []) throws -> PostgresRows {
         try withResult(sql, params) { LibPQ.rows(of: $0) }
     }
+
+    /// Like `query`, for a statement that repeats with other parameters: prepared on this
+    /// session the first time (`PQprepare`, named `tm_<n>`), then run by name, so PostgreSQL
+    /// parses it once and, once its plan is found not to depend on the parameters, plans it
+    /// once. At most `maxPreparedStatements` texts a session; beyond, it runs as `query`.
+    public func queryPrepared(_ sql: String, _ params: [PostgresValue] = []) throws -> PostgresRows {
+        let connection = try live()
+        var name = preparedStatements[sql]
+        if name == nil, preparedStatements.count < Self.maxPreparedStatements {
+            let fresh = "tm_\(preparedStatements.count)"
+            try check(PQprepare(connection, fresh, sql, 0, nil)) { _ in }
+            preparedStatements[sql] = fresh
+            name = fresh
+        }
+        guard let name else { return try query(sql, params) }
+        let result = try LibPQ.withCStrings(Self.texts(of: params)) { values in
+            PQexecPrepared(connection, name, Int32(values.count), values.baseAddress, nil, nil, 0)
+        }
+        return try check(result) { LibPQ.rows(of: $0) }
+    }
+
+    /// The most statements `queryPrepared` keeps prepared on one session.
+    public static let maxPreparedStatements = 64
 
     /// Runs one statement and returns the number of rows it affected (`PQcmdTuples`; 0 when
     /// the command reports none).
@@ -187,6 +212,14 @@ public final class PostgresConnection {
 
     private func withResult<T>(_ sql: String, _ params: [PostgresValue], _ read: (OpaquePointer) -> T) throws -> T {
         let connection = try live()
+        let result = try LibPQ.withCStrings(Self.texts(of: params)) { values in
+            PQexecParams(connection, sql, Int32(values.count), nil, values.baseAddress, nil, nil, 0)
+        }
+        return try check(result, read)
+    }
+
+    /// The parameters' text forms (nil for NULL); a NUL byte, which libpq cannot send, throws.
+    private static func texts(of params: [PostgresValue]) throws -> [String?] {
         var texts: [String?] = []
         texts.reserveCapacity(params.count)
         for param in params {
@@ -196,10 +229,7 @@ public final class PostgresConnection {
             }
             texts.append(text)
         }
-        let result = LibPQ.withCStrings(texts) { values in
-            PQexecParams(connection, sql, Int32(values.count), nil, values.baseAddress, nil, nil, 0)
-        }
-        return try check(result, read)
+        return texts
     }
 
     /// Clears `result` after reading it; throws when it is not a success (or not `expected`).

@@ -7,16 +7,12 @@ public struct PostgresRows: Sendable, RandomAccessCollection {
     /// Storage is immutable after creation, so sharing it between copies is safe.
     final class Storage: Sendable {
         let columns: [String]
-        let columnIndex: [String: Int]
         /// Row-major: `values[row * columns.count + column]`; nil = SQL NULL.
         let values: [String?]
 
         init(columns: [String], values: [String?]) {
             self.columns = columns
             self.values = values
-            var index: [String: Int] = [:]
-            for (i, name) in columns.enumerated() where index[name] == nil { index[name] = i }
-            self.columnIndex = index
         }
     }
 
@@ -50,8 +46,10 @@ public struct PostgresRow: Sendable {
     }
 
     /// The value of the first column named `name`, or nil when NULL or no such column.
+    /// A linear search: results have few columns, and most readers use positions, so no
+    /// result pays for an index of its names.
     public subscript(_ name: String) -> String? {
-        guard let column = storage.columnIndex[name] else { return nil }
+        guard let column = storage.columns.firstIndex(of: name) else { return nil }
         return string(column)
     }
 

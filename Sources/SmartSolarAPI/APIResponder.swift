@@ -87,20 +87,19 @@ struct APIResponder: HTTPResponder {
     }
 
     /// Checks the request's token (from the cache, else in the database, extending its
-    /// life) and that its permission is at least `needed`.
+    /// life; one check at a time per token, shared by the requests waiting for it) and that
+    /// its permission is at least `needed`.
     private func authorize(_ request: Request, _ needed: Permission) async throws {
         guard let header = request.headers[.authorization] else { throw APIFailure.missingToken }
         guard let token = APITokens.token(fromAuthorization: header) else { throw APIFailure.invalidToken }
-        var permission = tokens.permission(of: token)
-        if permission == nil {
-            let validity = try await pool.withConnection(retryOnLostConnection: true) { connection in
+        let pool = self.pool
+        let permission = try await tokens.permission(of: token) {
+            try await pool.withConnection(retryOnLostConnection: true) { connection in
                 try APITokens.authenticate(token, on: connection)
             }
-            guard let validity else { throw APIFailure.invalidToken }
-            tokens.remember(token, validity)
-            permission = validity.permission
         }
-        guard let permission, permission >= needed else { throw APIFailure.forbidden(needed) }
+        guard let permission else { throw APIFailure.invalidToken }
+        guard permission >= needed else { throw APIFailure.forbidden(needed) }
     }
 
     /// A database error: a bad value the server rejected (SQLSTATE class 22) is the
@@ -175,8 +174,39 @@ enum QueryString {
         return result
     }
 
-    private static func decode(_ text: Substring) -> String {
-        let spaced = text.replacingOccurrences(of: "+", with: " ")
-        return spaced.removingPercentEncoding ?? spaced
+    /// `+` as a space and `%XX` as the byte XX, in one pass over the bytes; a `%` without two
+    /// hex digits after it, or bytes that are not UTF-8 once decoded, leave the text as it is
+    /// (with only `+` replaced).
+    static func decode(_ text: Substring) -> String {
+        let utf8 = text.utf8
+        guard utf8.contains(where: { $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "+") }) else { return String(text) }
+        let undecoded = { String(text).replacing("+", with: " ") }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(utf8.count)
+        var i = utf8.startIndex
+        while i != utf8.endIndex {
+            let byte = utf8[i]
+            i = utf8.index(after: i)
+            switch byte {
+            case UInt8(ascii: "+"): bytes.append(UInt8(ascii: " "))
+            case UInt8(ascii: "%"):
+                guard i != utf8.endIndex, let high = hexValue(utf8[i]),
+                      case let next = utf8.index(after: i), next != utf8.endIndex, let low = hexValue(utf8[next])
+                else { return undecoded() }
+                bytes.append(high << 4 | low)
+                i = utf8.index(after: next)
+            default: bytes.append(byte)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self) ?? undecoded()
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
     }
 }

@@ -70,6 +70,12 @@ public enum APITokens {
     /// The token of an `Authorization: Token token=<token>` header (quotes allowed), or nil.
     public static func token(fromAuthorization header: String?) -> String? {
         guard let header else { return nil }
+        // The usual spelling, `Token token=<64 characters>`, without trimming or case folding.
+        let usual = "Token token="
+        if header.utf8.count == usual.utf8.count + length, header.utf8.starts(with: usual.utf8),
+           header.utf8.dropFirst(usual.utf8.count).allSatisfy(isTokenCharacter) {
+            return String(header.dropFirst(usual.count))
+        }
         let trimmed = header.trimmingCharacters(in: .whitespaces)
         guard trimmed.lowercased().hasPrefix("token ") else { return nil }
         var rest = trimmed.dropFirst(6).drop(while: { $0 == " " })
@@ -77,9 +83,12 @@ public enum APITokens {
         rest = rest.dropFirst(6)
         if rest.hasPrefix("\""), rest.hasSuffix("\""), rest.count >= 2 { rest = rest.dropFirst().dropLast() }
         let token = String(rest)
-        guard token.count == length, token.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }) else {
-            return nil
-        }
+        guard token.count == length, token.utf8.allSatisfy(isTokenCharacter) else { return nil }
         return token
+    }
+
+    /// ASCII letters and digits.
+    private static func isTokenCharacter(_ byte: UInt8) -> Bool {
+        (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
     }
 }

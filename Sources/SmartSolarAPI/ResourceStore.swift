@@ -12,11 +12,14 @@ struct ResourceStore {
         let compiler = SQLCompiler(resource: resource, query: query)
         if query.single { return try single(compiler, query) }
         let fetch = PageWindow.fetch(offset: query.offset, limit: query.limit, page: page, resultsPerPage: resultsPerPage)
-        let rows = try fetch.map { try connection.query(compiler.pageStatement(offset: $0.offset, limit: $0.limit)) }
+        // One row more than the page shows: when it does not come, the page is the last one
+        // and the count is free, so most pages take one statement.
+        let fetched = try fetch.map { try connection.query(compiler.pageStatement(offset: $0.offset, limit: $0.limit + 1)) }
+        let rows = fetch.flatMap { fetch in fetched.map { $0.prefix(fetch.limit) } }
         let matching: Int
         let needed = query.limit.map { (query.offset ?? 0) + $0 }
-        if let fetch, let rows, !rows.isEmpty, rows.count < fetch.limit {
-            matching = fetch.offset + rows.count  // a short page is the last one: the count is free
+        if let fetch, let fetched, !fetched.isEmpty, fetched.count <= fetch.limit {
+            matching = fetch.offset + fetched.count  // the last page: nothing after it to count
         } else if let fetch, let rows, let needed, fetch.offset + rows.count >= needed {
             matching = needed  // the page reaches the end of the query's window: nothing more to count
         } else {
@@ -52,7 +55,7 @@ struct ResourceStore {
 
     /// `GET /v1/<resource>/<id>`: the object, or nil when there is no such id.
     func object(id: Int64) throws -> String? {
-        let rows = try connection.query(
+        let rows = try connection.queryPrepared(
             "SELECT \(resource.selectList) FROM \(resource.table) WHERE \(resource.primaryKey) = $1::bigint", [.int(id)])
         guard let row = rows.first else { return nil }
         var w = JSONWriter(style: .inline)
@@ -78,15 +81,42 @@ struct ResourceStore {
                 switch column.kind {
                 case .integer: w.value(row.int64(i))
                 case .text: w.value(row.string(i))
-                case .timestamp: w.value(row.timestampMicros(i).map { UTCTime.format(micros: $0, .api) })
+                case .timestamp: w.value(row.string(i).flatMap(Self.apiTimestamp))
                 }
             }
         }
     }
+
+    /// PostgreSQL's text of a `timestamp` (DateStyle ISO) as the API prints it,
+    /// `YYYY-MM-DD HH:MM:SS`: its first 19 characters when it has the plain shape (a
+    /// four-digit year, then at most a fraction, which is cut as `UTCTime.format` truncates
+    /// it), else through `UTCTime` (nil for `infinity`, BC dates, what has no microsecond).
+    /// Same text either way; the plain shape, nearly every value, needs no parsing.
+    static func apiTimestamp(_ text: String) -> String? {
+        var count = 0
+        var plain = true
+        for byte in text.utf8 {
+            let isDigit = byte >= 0x30 && byte <= 0x39
+            switch count {
+            case 4, 7: plain = byte == 0x2D  // -
+            case 10: plain = byte == 0x20  // space
+            case 13, 16: plain = byte == 0x3A  // :
+            case 19: plain = byte == 0x2E  // .
+            default: plain = isDigit
+            }
+            if !plain { break }
+            count += 1
+        }
+        if plain, count == 19 { return text }
+        if plain, count > 20 { return String(text.prefix(19)) }
+        return UTCTime.parseMicros(text).map { UTCTime.format(micros: $0, .api) }
+    }
 }
 
 extension PostgresConnection {
+    /// A compiled statement, prepared on the session: the API's statements repeat with
+    /// other values, so PostgreSQL parses each text once a connection.
     func query(_ statement: CompiledSQL) throws -> PostgresRows {
-        try query(statement.sql, statement.parameters)
+        try queryPrepared(statement.sql, statement.parameters)
     }
 }

@@ -140,6 +140,12 @@ public struct JSONWriter: Sendable {
             return "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
         }
         out += "\""
+        // Most strings need no escape: appended in one piece.
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C || (asciiOnly && $0 >= 0x7F) }) {
+            out += s
+            out += "\""
+            return
+        }
         for scalar in s.unicodeScalars {
             switch scalar {
             case "\"": out += "\\\""

@@ -201,3 +201,38 @@ struct ConnectionTests {
         }
     }
 }
+
+/// `queryPrepared`: same answers as `query`, one server-side statement per text, and
+/// beyond the cap it still answers.
+@Suite("Prepared statements", .enabled(if: Requirement.database.testsRun))
+struct PreparedStatementTests {
+    @Test func preparedStatementsAnswerAsQueryAndArePreparedOnce() throws {
+        try withDatabase { _, db in
+            let sql = "SELECT $1::bigint * 2 AS doubled, $2::text AS label"
+            for i in 0..<7 {
+                let row = try db.queryPrepared(sql, [.int(Int64(i)), i == 3 ? .null : .text("n\(i)")])[0]
+                let plain = try db.query(sql, [.int(Int64(i)), i == 3 ? .null : .text("n\(i)")])[0]
+                #expect(row.int64(0) == Int64(2 * i) && row["label"] == plain["label"])
+            }
+            let prepared = try db.query("SELECT count(*) FROM pg_prepared_statements WHERE statement = $1", [.text(sql)])
+            #expect(prepared.first?.int64(0) == 1)
+
+            let nul = postgresError { _ = try db.queryPrepared(sql, [.int(1), .text("a\u{0}b")]) }
+            #expect(nul?.sqlState == .characterNotInRepertoire)
+            let failing = postgresError { _ = try db.queryPrepared("SELECT 1 / $1::int", [.int(0)]) }
+            #expect(failing?.sqlState?.isDataException == true)
+            #expect(try db.queryPrepared("SELECT 1 / $1::int", [.int(1)])[0].int64(0) == 1, "a statement that failed once runs again")
+            #expect(postgresError { _ = try db.queryPrepared("SELEC 1") } != nil, "a statement that does not parse throws")
+        }
+    }
+
+    @Test func beyondTheCapStatementsRunUnprepared() throws {
+        try withDatabase { _, db in
+            for i in 0..<(PostgresConnection.maxPreparedStatements + 5) {
+                #expect(try db.queryPrepared("SELECT \(i) + $1::int", [.int(1)])[0].int64(0) == Int64(i + 1))
+            }
+            let prepared = try db.query("SELECT count(*) FROM pg_prepared_statements")
+            #expect(prepared.first?.int64(0) == Int64(PostgresConnection.maxPreparedStatements))
+        }
+    }
+}

@@ -113,7 +113,9 @@ public struct BinaryCopyWriter {
     }
 
     private mutating func append<I: FixedWidthInteger>(_ value: I) {
-        withUnsafeBytes(of: value.bigEndian) { buffer.append(contentsOf: $0) }
+        // As typed bytes: `append(contentsOf:)` copies those in one go (raw bytes went one
+        // by one, 5% of a nightly's CPU).
+        withUnsafeBytes(of: value.bigEndian) { buffer.append(contentsOf: $0.assumingMemoryBound(to: UInt8.self)) }
     }
 }
 

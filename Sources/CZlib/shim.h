@@ -100,6 +100,9 @@ static inline void czlib_isal_reset(czlib_isal_stream *stream) {
 }
 
 /// One isal_inflate call from `in` into `out`; sets how many bytes it consumed and wrote.
+/// On corrupt data isal_inflate may leave avail_in past the input it was given (its decoder
+/// reads ahead: 1 byte more was seen on an invalid distance), so the counts are clamped to what
+/// was given; the caller's input buffer has slack after its end for such a read-ahead.
 static inline int czlib_isal_inflate(czlib_isal_stream *stream, const uint8_t *in, uint32_t in_count,
                                      uint8_t *out, uint32_t out_count,
                                      uint32_t *in_used, uint32_t *out_used) {
@@ -109,8 +112,8 @@ static inline int czlib_isal_inflate(czlib_isal_stream *stream, const uint8_t *i
     state->next_out = out;
     state->avail_out = out_count;
     int status = czlib_isal_loaded()->inflate(state);
-    *in_used = in_count - state->avail_in;
-    *out_used = out_count - state->avail_out;
+    *in_used = state->avail_in > in_count ? in_count : in_count - state->avail_in;
+    *out_used = state->avail_out > out_count ? out_count : out_count - state->avail_out;
     return status;
 }
 

@@ -48,13 +48,17 @@ final class GzipDecoder {
     let isGzip: Bool
     private(set) var members = 0
 
+    /// Bytes allocated after `inputCapacity`, never filled.
+    static let inputSlack = 64
+
     /// Opens `path` and sniffs its first bytes; a gzip file is inflated by `backend`.
     init(path: String, backend: InflateBackend, inputCapacity: Int = 1 << 17) throws(DumpError) {
         let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)  // a FIFO put in its place never blocks
         guard fd >= 0 else {
             throw DumpError(file: path, offset: nil, reason: "cannot open: \(String(cString: strerror(errno)))")
         }
-        let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: inputCapacity)
+        // Slack after the input: ISA-L's decoder may read a few bytes past what it is given.
+        let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: inputCapacity + GzipDecoder.inputSlack)
         var sniffed = 0
         var failure: DumpError?
         while sniffed < 2 {
@@ -171,8 +175,10 @@ final class GzipDecoder {
             }
             let step = inflater.inflate(input + inputStart, count: inputEnd - inputStart,
                                         into: out + produced, capacity: count - produced)
-            inputStart += step.consumed
-            produced += step.produced
+            // Clamped: an inflater never gives back more than it was given (ISA-L's counts are
+            // clamped in the shim; this keeps the invariant whatever a library reports).
+            inputStart += min(step.consumed, inputEnd - inputStart)
+            produced += min(step.produced, count - produced)
             if let failure = step.failure {
                 throw DumpError(file: path, offset: consumed - UInt64(failure.bytesPast),
                                 reason: "corrupt gzip member \(members + 1): \(failure.reason)")

@@ -31,13 +31,19 @@ public enum InflateBackend: String, Sendable, CaseIterable, CustomStringConverti
 
     /// The backend that `value` of `TELEMETRY_MIGRATE_INFLATE` chooses (nil: unset).
     public static func chosen(by value: String?) throws(InflateChoiceError) -> InflateBackend {
+        try chosen(by: value, isalUsable: isalAvailable)
+    }
+
+    /// The choice as it would be with ISA-L usable or not (tests take both sides on any machine).
+    @_spi(Testing)
+    public static func chosen(by value: String?, isalUsable: Bool) throws(InflateChoiceError) -> InflateBackend {
         switch value ?? "" {
         case "", "auto":
-            return isalAvailable ? .isal : .zlib
+            return isalUsable ? .isal : .zlib
         case "zlib":
             return .zlib
         case "isal":
-            guard isalAvailable else {
+            guard isalUsable else {
                 throw InflateChoiceError(description: "\(environmentVariable)=isal, but ISA-L cannot be used: "
                                          + "libisal.so.2 does not load or the build had no isa-l/igzip_lib.h (install libisal-dev)")
             }

@@ -5,7 +5,7 @@ import Glibc
 import Darwin
 #endif
 
-/// The library that inflates gzip dumps: ISA-L's igzip (several times faster than zlib here) or zlib.
+/// The library that inflates gzip dumps: ISA-L's igzip (about 0.4 of zlib's instructions for the same dump) or zlib.
 ///
 /// `TELEMETRY_MIGRATE_INFLATE` chooses: `auto` (the default, also when unset or empty) takes
 /// ISA-L when it is usable (`isa-l/igzip_lib.h` was present at build time and `libisal.so.2`

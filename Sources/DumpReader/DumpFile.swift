@@ -17,6 +17,8 @@ public final class DumpFile {
     public private(set) var compression: Compression?
     /// The content format, known once `read` has seen the first bytes.
     public private(set) var format: DumpFormat?
+    /// The library that inflated the last `read` (nil for a plain file): `InflateBackend`.
+    public private(set) var inflateBackend: InflateBackend?
 
     /// Throws `DumpError` when the file cannot be opened or is not a regular file (a FIFO is
     /// never opened, so it cannot hang the run). A path that `DumpDirectory.list` escaped
@@ -63,8 +65,15 @@ public final class DumpFile {
     /// the calling one runs `body`, with bounded queues between them.
     public func read(_ body: (DumpEvent) throws -> Void) throws {
         bytesConsumed = 0
-        let decoder = try GzipDecoder(path: path)
+        let backend: InflateBackend
+        do {
+            backend = try InflateBackend.forRead()
+        } catch {
+            throw DumpError(file: path, offset: nil, reason: "\(error)")
+        }
+        let decoder = try GzipDecoder(path: path, backend: backend)
         compression = decoder.compression
+        inflateBackend = decoder.backend
         let chunks = ChunkPipeline(decoder: decoder, bufferSize: options.chunkSize)
         let events = EventPipeline(chunks: chunks, file: name, options: options)
         defer {

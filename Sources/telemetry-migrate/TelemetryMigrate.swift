@@ -22,6 +22,7 @@ struct TelemetryMigrate: AsyncParsableCommand {
         MemoryTuning.apply()
         do {
             var command = try parseAsRoot()
+            try checkInflateChoice(for: command)
             LogSetup.bootstrap(for: command)
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
@@ -30,6 +31,17 @@ struct TelemetryMigrate: AsyncParsableCommand {
             }
         } catch {
             exit(withContractCode: error)
+        }
+    }
+
+    /// A command that reads dumps refuses to start when `TELEMETRY_MIGRATE_INFLATE` names an
+    /// unknown backend or `isal` where ISA-L is not usable: a configuration error (2).
+    static func checkInflateChoice(for command: any ParsableCommand) throws {
+        guard command is Nightly || command is Backfill || command is Inspect else { return }
+        do {
+            _ = try InflateBackend.chosen()
+        } catch {
+            throw fail("telemetry-migrate: \(error)", code: .usage)
         }
     }
 

@@ -1,4 +1,4 @@
-@_spi(Fuzzing) import DumpReader
+@_spi(Fuzzing) @_spi(Testing) import DumpReader
 import Foundation
 import Testing
 
@@ -35,9 +35,11 @@ import Testing
                            "dumps/20241003_export_tsm_wal.lp.gz", "dumps/20241006_d6_rfc3339.csv.gz",
                            "dumps/20241007_plain_crlf_malformed.lp.gz", "corrupt/truncated.lp.gz", "corrupt/bad_crc.lp.gz"]
 
-    @Test(arguments: fixtures)
-    func fixtureReadsAlikeAtEveryChunkSize(_ name: String) {
-        expectSameAtEveryChunkSize(Paths.fixtures.appendingPathComponent(name).path, upTo: 64)
+    @Test(arguments: fixtures, inflateBackends)
+    func fixtureReadsAlikeAtEveryChunkSize(_ name: String, _ backend: InflateBackend) {
+        InflateBackend.with(backend) {
+            expectSameAtEveryChunkSize(Paths.fixtures.appendingPathComponent(name).path, upTo: 64)
+        }
     }
 
     @Test(arguments: fixtures.filter { $0.hasPrefix("dumps/") })
@@ -56,12 +58,14 @@ import Testing
         "ERR: timeout\nname,time,product_imei,v\n\n\ntelemetry,5,001409288034695,1\n",
     ]
 
-    @Test(arguments: tricky.indices)
-    func trickyInputReadsAlikeAtEveryChunkSize(_ index: Int) throws {
+    @Test(arguments: tricky.indices, inflateBackends)
+    func trickyInputReadsAlikeAtEveryChunkSize(_ index: Int, _ backend: InflateBackend) throws {
         let bytes = Array(Self.tricky[index].utf8)
-        expectSameAtEveryChunkSize(try temporaryFile(bytes), upTo: bytes.count + 1)
         let multiMember = try gzip(Array(bytes.prefix(bytes.count / 2))) + gzip(Array(bytes.dropFirst(bytes.count / 2)))
-        expectSameAtEveryChunkSize(try temporaryFile(multiMember), upTo: bytes.count + 1)
+        try InflateBackend.with(backend) {
+            expectSameAtEveryChunkSize(try temporaryFile(bytes), upTo: bytes.count + 1)
+            expectSameAtEveryChunkSize(try temporaryFile(multiMember), upTo: bytes.count + 1)
+        }
     }
 
     /// Line protocol is parsed in blocks on several threads; each block starts with the export

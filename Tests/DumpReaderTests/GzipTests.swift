@@ -1,4 +1,4 @@
-import DumpReader
+@_spi(Testing) import DumpReader
 import Foundation
 import Testing
 
@@ -7,19 +7,25 @@ import Testing
     static let a = Array("telemetry,product_imei=1 v=1 1\n".utf8)
     static let b = Array("telemetry,product_imei=2 v=2 2\n".utf8)
 
-    @Test func multiMemberFilesAreReadToTheEnd() throws {
-        let bytes = try gzip(Self.a) + gzip(Self.b) + gzip(Self.a)
-        let result = try readAll(temporaryFile(bytes))
-        #expect(result.points.map(\.imei) == ["1", "2", "1"])
-        #expect(result.points.map(\.line) == [1, 2, 3])
-        #expect(result.compression == .gzip(members: 3))
+    @Test(arguments: inflateBackends)
+    func multiMemberFilesAreReadToTheEnd(_ backend: InflateBackend) throws {
+        try InflateBackend.with(backend) {
+            let bytes = try gzip(Self.a) + gzip(Self.b) + gzip(Self.a)
+            let result = try readAll(temporaryFile(bytes))
+            #expect(result.points.map(\.imei) == ["1", "2", "1"])
+            #expect(result.points.map(\.line) == [1, 2, 3])
+            #expect(result.compression == .gzip(members: 3))
+        }
     }
 
-    @Test func aLineSplitAcrossMembersIsOneLine() throws {
-        let bytes = try gzip(Array("telemetry,product_imei=1 v".utf8)) + gzip(Array("=1 1\n".utf8))
-        let result = try readAll(temporaryFile(bytes))
-        #expect(result.points.map(\.value) == [.float(1)])
-        #expect(result.compression == .gzip(members: 2))
+    @Test(arguments: inflateBackends)
+    func aLineSplitAcrossMembersIsOneLine(_ backend: InflateBackend) throws {
+        try InflateBackend.with(backend) {
+            let bytes = try gzip(Array("telemetry,product_imei=1 v".utf8)) + gzip(Array("=1 1\n".utf8))
+            let result = try readAll(temporaryFile(bytes))
+            #expect(result.points.map(\.value) == [.float(1)])
+            #expect(result.compression == .gzip(members: 2))
+        }
     }
 
     @Test func plainFilesAreAcceptedWhateverTheExtension() throws {
@@ -35,10 +41,13 @@ import Testing
         #expect(result.compression == .plain)
     }
 
-    @Test func gzipIsDetectedWithoutExtension() throws {
-        let result = try readAll(temporaryFile(try gzip(Self.a), name: "dump.txt"))
-        #expect(result.points.count == 1)
-        #expect(result.compression == .gzip(members: 1))
+    @Test(arguments: inflateBackends)
+    func gzipIsDetectedWithoutExtension(_ backend: InflateBackend) throws {
+        try InflateBackend.with(backend) {
+            let result = try readAll(temporaryFile(try gzip(Self.a), name: "dump.txt"))
+            #expect(result.points.count == 1)
+            #expect(result.compression == .gzip(members: 1))
+        }
     }
 
     /// Reads until the error; returns the points handed on before it and the error.
@@ -54,91 +63,115 @@ import Testing
         return (points, DumpError(file: "", offset: nil, reason: ""))
     }
 
-    @Test func truncatedFileIsAnErrorWithItsOffset() throws {
-        let whole = try gzip(Array(repeating: Self.a, count: 2000).flatMap { $0 })
-        let truncated = Array(whole.prefix(whole.count - 10))
-        let (_, error) = try failingRead(truncated)
-        #expect(error.reason == "unexpected end of file: gzip member 1 is truncated")
-        #expect(error.offset == UInt64(truncated.count))
-        #expect(error.file.hasSuffix("/dump"))
+    @Test(arguments: inflateBackends)
+    func truncatedFileIsAnErrorWithItsOffset(_ backend: InflateBackend) throws {
+        try InflateBackend.with(backend) {
+            let whole = try gzip(Array(repeating: Self.a, count: 2000).flatMap { $0 })
+            let truncated = Array(whole.prefix(whole.count - 10))
+            let (_, error) = try failingRead(truncated)
+            #expect(error.reason == "unexpected end of file: gzip member 1 is truncated")
+            #expect(error.offset == UInt64(truncated.count))
+            #expect(error.file.hasSuffix("/dump"))
+        }
     }
 
-    @Test func truncatedSecondMemberNamesTheMember() throws {
-        let first = try gzip(Self.a)
-        let second = try gzip(Self.b)
-        let (points, error) = try failingRead(first + second.prefix(15))
-        #expect(points == 1)
-        #expect(error.reason == "unexpected end of file: gzip member 2 is truncated")
-        #expect(error.offset == UInt64(first.count + 15))
+    @Test(arguments: inflateBackends)
+    func truncatedSecondMemberNamesTheMember(_ backend: InflateBackend) throws {
+        try InflateBackend.with(backend) {
+            let first = try gzip(Self.a)
+            let second = try gzip(Self.b)
+            let (points, error) = try failingRead(first + second.prefix(15))
+            #expect(points == 1)
+            #expect(error.reason == "unexpected end of file: gzip member 2 is truncated")
+            #expect(error.offset == UInt64(first.count + 15))
+        }
     }
 
-    @Test func crcMismatchIsAnError() throws {
-        var bytes = try gzip(Self.a)
-        bytes[bytes.count - 8] ^= 0xFF  // CRC32 of the trailer
-        let (_, error) = try failingRead(bytes)
-        #expect(error.reason == "corrupt gzip member 1: incorrect data check")
-        #expect(error.offset != nil)
+    @Test(arguments: inflateBackends)
+    func crcMismatchIsAnError(_ backend: InflateBackend) throws {
+        try InflateBackend.with(backend) {
+            var bytes = try gzip(Self.a)
+            bytes[bytes.count - 8] ^= 0xFF  // CRC32 of the trailer
+            let (_, error) = try failingRead(bytes)
+            #expect(error.reason == "corrupt gzip member 1: incorrect data check")
+            #expect(error.offset != nil)
+        }
     }
 
-    @Test func lengthMismatchIsAnError() throws {
-        var bytes = try gzip(Self.a)
-        bytes[bytes.count - 1] ^= 0x01  // ISIZE of the trailer
-        let (_, error) = try failingRead(bytes)
-        #expect(error.reason == "corrupt gzip member 1: incorrect length check")
+    @Test(arguments: inflateBackends)
+    func lengthMismatchIsAnError(_ backend: InflateBackend) throws {
+        try InflateBackend.with(backend) {
+            var bytes = try gzip(Self.a)
+            bytes[bytes.count - 1] ^= 0x01  // ISIZE of the trailer
+            let (_, error) = try failingRead(bytes)
+            #expect(error.reason == "corrupt gzip member 1: incorrect length check")
+        }
     }
 
-    @Test func badHeaderIsAnError() throws {
-        var bytes = try gzip(Self.a)
-        bytes[2] = 7  // compression method must be 8 (deflate)
-        let (_, error) = try failingRead(bytes)
-        #expect(error.reason == "corrupt gzip member 1: unknown compression method")
-        #expect((error.offset ?? 99) <= 10)  // within the header, where zlib stopped
+    @Test(arguments: inflateBackends)
+    func badHeaderIsAnError(_ backend: InflateBackend) throws {
+        try InflateBackend.with(backend) {
+            var bytes = try gzip(Self.a)
+            bytes[2] = 7  // compression method must be 8 (deflate)
+            let (_, error) = try failingRead(bytes)
+            #expect(error.reason == "corrupt gzip member 1: unknown compression method")
+            #expect((error.offset ?? 99) <= 10)  // within the header, where zlib stopped
+        }
     }
 
-    @Test func trailingGarbageIsAnError() throws {
-        let member = try gzip(Self.a)
-        let (points, error) = try failingRead(member + Array("garbage".utf8))
-        #expect(points == 1)
-        #expect(error.reason == "trailing garbage after gzip member 1 (not a gzip header)")
-        #expect(error.offset == UInt64(member.count))
+    @Test(arguments: inflateBackends)
+    func trailingGarbageIsAnError(_ backend: InflateBackend) throws {
+        try InflateBackend.with(backend) {
+            let member = try gzip(Self.a)
+            let (points, error) = try failingRead(member + Array("garbage".utf8))
+            #expect(points == 1)
+            #expect(error.reason == "trailing garbage after gzip member 1 (not a gzip header)")
+            #expect(error.offset == UInt64(member.count))
+        }
     }
 
     @Test func missingFileCannotBeOpened() {
         #expect(throws: DumpError.self) { try DumpFile(path: "/nonexistent/dump.gz") }
     }
 
-    @Test func largeFileStreamsInOrder() throws {
-        // Several MB decompressed: many chunks through the pipeline, order and count kept.
-        var text = ""
-        for i in 0..<200_000 { text += "telemetry,product_imei=\(i % 97) v=\(i) \(i)\n" }
-        let path = try temporaryFile(try gzip(Array(text.utf8)))
-        let dump = try DumpFile(path: path)
-        var expected: Int64 = 0
-        var ordered = true
-        var progress: [UInt64] = []
-        try dump.read { event in
-            guard case .point(let p) = event else { return }
-            ordered = ordered && p.time == expected && p.line == Int(expected) + 1
-            expected += 1
-            if expected % 50_000 == 0 { progress.append(dump.bytesConsumed) }
+    @Test(arguments: inflateBackends)
+    func largeFileStreamsInOrder(_ backend: InflateBackend) throws {
+        try InflateBackend.with(backend) {
+            // Several MB decompressed: many chunks through the pipeline, order and count kept.
+            var text = ""
+            for i in 0..<200_000 { text += "telemetry,product_imei=\(i % 97) v=\(i) \(i)\n" }
+            let path = try temporaryFile(try gzip(Array(text.utf8)))
+            let dump = try DumpFile(path: path)
+            var expected: Int64 = 0
+            var ordered = true
+            var progress: [UInt64] = []
+            try dump.read { event in
+                guard case .point(let p) = event else { return }
+                ordered = ordered && p.time == expected && p.line == Int(expected) + 1
+                expected += 1
+                if expected % 50_000 == 0 { progress.append(dump.bytesConsumed) }
+            }
+            #expect(ordered)
+            #expect(expected == 200_000)
+            #expect(progress == progress.sorted() && progress.allSatisfy { $0 > 0 && $0 <= dump.size })
+            #expect(dump.bytesConsumed == dump.size)
         }
-        #expect(ordered)
-        #expect(expected == 200_000)
-        #expect(progress == progress.sorted() && progress.allSatisfy { $0 > 0 && $0 <= dump.size })
-        #expect(dump.bytesConsumed == dump.size)
     }
 
-    @Test func errorThrownByTheCallbackStopsTheRead() throws {
-        struct Stop: Error {}
-        let path = try temporaryFile(try gzip(Array(repeating: Self.a, count: 100_000).flatMap { $0 }))
-        var seen = 0
-        #expect(throws: Stop.self) {
-            try DumpFile(path: path).read { _ in
-                seen += 1
-                if seen == 10 { throw Stop() }
+    @Test(arguments: inflateBackends)
+    func errorThrownByTheCallbackStopsTheRead(_ backend: InflateBackend) throws {
+        try InflateBackend.with(backend) {
+            struct Stop: Error {}
+            let path = try temporaryFile(try gzip(Array(repeating: Self.a, count: 100_000).flatMap { $0 }))
+            var seen = 0
+            #expect(throws: Stop.self) {
+                try DumpFile(path: path).read { _ in
+                    seen += 1
+                    if seen == 10 { throw Stop() }
+                }
             }
+            #expect(seen == 10)
         }
-        #expect(seen == 10)
     }
 
     @Test func directoryListingSkipsHiddenFilesAndSortsByBytes() throws {

@@ -1,4 +1,4 @@
-import DumpReader
+@_spi(Testing) import DumpReader
 import Foundation
 import Testing
 import TestSupport
@@ -65,21 +65,27 @@ import TestSupport
 
     static let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
 
-    @Test func byteOrderMarkIsSkippedInLineProtocol() throws {
-        let text = Array("\(Self.series) v=1 1\n\(Self.series) v=2 2\n".utf8)
-        let plain = try read(Self.bom + text)
-        #expect(plain.points.map(\.line) == [1, 2])
-        #expect(plain.others.isEmpty && plain.rejects.isEmpty)
-        let gzipped = try readAll(temporaryFile(gzip(Self.bom + text)))
-        #expect(gzipped.points.count == 2 && gzipped.others.isEmpty)
+    @Test(arguments: inflateBackends)
+    func byteOrderMarkIsSkippedInLineProtocol(_ backend: InflateBackend) throws {
+        try InflateBackend.with(backend) {
+            let text = Array("\(Self.series) v=1 1\n\(Self.series) v=2 2\n".utf8)
+            let plain = try read(Self.bom + text)
+            #expect(plain.points.map(\.line) == [1, 2])
+            #expect(plain.others.isEmpty && plain.rejects.isEmpty)
+            let gzipped = try readAll(temporaryFile(gzip(Self.bom + text)))
+            #expect(gzipped.points.count == 2 && gzipped.others.isEmpty)
+        }
     }
 
-    @Test func byteOrderMarkIsSkippedInCSV() throws {
-        let text = Array("name,time,product_imei,v\ntelemetry,1,001409288034695,1.5\n".utf8)
-        let result = try readAll(temporaryFile(gzip(Self.bom + text)))
-        #expect(result.format == .csv)
-        #expect(result.rejects.isEmpty)
-        #expect(result.points.map(\.value) == [.float(1.5)])
+    @Test(arguments: inflateBackends)
+    func byteOrderMarkIsSkippedInCSV(_ backend: InflateBackend) throws {
+        try InflateBackend.with(backend) {
+            let text = Array("name,time,product_imei,v\ntelemetry,1,001409288034695,1.5\n".utf8)
+            let result = try readAll(temporaryFile(gzip(Self.bom + text)))
+            #expect(result.format == .csv)
+            #expect(result.rejects.isEmpty)
+            #expect(result.points.map(\.value) == [.float(1.5)])
+        }
     }
 
     @Test func byteOrderMarkSplitAcrossChunksIsSkipped() throws {

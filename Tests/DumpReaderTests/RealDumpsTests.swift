@@ -1,4 +1,4 @@
-import DumpReader
+@_spi(Testing) import DumpReader
 import Foundation
 import Testing
 import TestSupport
@@ -18,9 +18,10 @@ import TestSupport
         ("lp/20241007_catchup_d3_d6.lp.gz", 42577 + 20048), ("full/all_after_flush.lp.gz", 93726 + 20048),
     ]
 
-    @Test(.enabled(if: available), arguments: manifest)
-    func dataLineCounts(file: String, lines: Int) throws {
-        let result = try readAll(Paths.realDumps.appendingPathComponent(file).path)
+    @Test(.enabled(if: available), arguments: manifest, inflateBackends)
+    func dataLineCounts(entry: (String, Int), backend: InflateBackend) throws {
+        let (file, lines) = entry
+        let result = try InflateBackend.with(backend) { try readAll(Paths.realDumps.appendingPathComponent(file).path) }
         #expect(result.rejects.isEmpty, "\(result.rejects.prefix(3))")
         if file.contains(".csv") {
             #expect(result.format == .csv)
@@ -35,10 +36,12 @@ import TestSupport
     }
 
     /// The full export, last write wins, equals what was written into InfluxDB (model.json.gz).
-    @Test(.enabled(if: available))
-    func fullExportEqualsModel() throws {
+    @Test(.enabled(if: available), arguments: inflateBackends)
+    func fullExportEqualsModel(_ backend: InflateBackend) throws {
         let options = ReaderOptions(retentionPolicy: "telemetry_rp")
-        let result = try readAll(Paths.realDumps.appendingPathComponent("full/all_after_flush.lp.gz").path, options: options)
+        let result = try InflateBackend.with(backend) {
+            try readAll(Paths.realDumps.appendingPathComponent("full/all_after_flush.lp.gz").path, options: options)
+        }
         var latest: [String: FieldValue] = [:]
         for p in result.points { latest["\(p.imei)|\(p.field)|\(p.time)"] = p.value }
         #expect(result.others.allSatisfy { $0.measurement == "analysis" })

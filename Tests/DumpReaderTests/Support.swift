@@ -1,5 +1,6 @@
 import DumpReader
 import Foundation
+import TestSupport
 
 /// Paths and helpers shared by the reader's tests.
 enum Paths {
@@ -10,6 +11,11 @@ enum Paths {
     /// `shared/real-dumps`, beside the clone.
     static let realDumps = root.deletingLastPathComponent().appendingPathComponent("shared/real-dumps")
 }
+
+/// The inflate backends every gzip test runs with: both where ISA-L is usable, and always under
+/// CI=true, where a missing ISA-L fails the ISA-L runs instead of dropping them (.ci/run
+/// installs libisal-dev through jobs/lib/packages.sh).
+let inflateBackends: [InflateBackend] = InflateBackend.isalAvailable || Requirement.isCI ? InflateBackend.allCases : [.zlib]
 
 /// Everything a dump produced, in order.
 struct ReadResult {

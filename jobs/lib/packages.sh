@@ -4,7 +4,7 @@ install_missing_packages() {
     local caller=${1:-jobs}
     local missing=()
     local package
-    for package in postgresql libpq-dev zlib1g-dev; do
+    for package in postgresql libpq-dev zlib1g-dev libisal-dev; do
         dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
     done
     [ ${#missing[@]} -eq 0 ] && return 0

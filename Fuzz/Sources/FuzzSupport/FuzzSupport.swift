@@ -168,6 +168,31 @@ public func readAtTwoChunkSizes(_ file: InputFile, _ input: UnsafeRawBufferPoint
     return whole
 }
 
+/// Whether the gzip target compares zlib with ISA-L: where ISA-L is usable. Under CI=true it
+/// must be (the fuzz smoke would otherwise compare nothing), so its absence traps.
+public let bothInflaters: Bool = {
+    if InflateBackend.isalAvailable { return true }
+    let ci = getenv("CI").map { String(cString: $0).lowercased() }
+    precondition(ci != "true" && ci != "1", "CI=true: ISA-L must be usable for the gzip target (install libisal-dev)")
+    let warning = "fuzz: ISA-L is not usable here: zlib is not compared with it\n"
+    _ = warning.withCString { write(2, $0, strlen($0)) }
+    return false
+}()
+
+/// Decompresses the file with zlib and with ISA-L; traps unless both succeed with the same
+/// bytes or both fail. (The errors' words and bytes may differ where deflate data is corrupt:
+/// each library names its own finding, and ISA-L reads ahead; docs/reader.md.)
+public func inflateAlike(_ file: InputFile) {
+    let zlib = decompress(path: file.path, backend: .zlib)
+    let isal = decompress(path: file.path, backend: .isal)
+    if (zlib.error == nil) != (isal.error == nil) {
+        fatalError("zlib and ISA-L disagree: zlib \(zlib.error.map(\.description) ?? "ok"), ISA-L \(isal.error.map(\.description) ?? "ok")")
+    }
+    if zlib.error == nil, zlib.bytes != isal.bytes {
+        fatalError("zlib and ISA-L inflate to different bytes (\(zlib.bytes.count) and \(isal.bytes.count))")
+    }
+}
+
 /// Every reject's `raw` is the text at the start of physical line `line` (so its line number
 /// is 1 + the newlines before the record, quoted ones included), and events come in line order.
 public func checkLineNumbers(_ outcome: ReadOutcome, decompressed bytes: [UInt8]) {

@@ -4,7 +4,8 @@ import FuzzSupport
 
 /// libFuzzer target: the gzip decoder (and the readers behind it), on inputs that start with
 /// the gzip magic. Asserts that the outcome (events, error and its offset) does not depend on
-/// the chunk size; crashes, hangs and leaks are the sanitizer's to find.
+/// the chunk size, and that zlib and ISA-L inflate the input alike (same bytes, or both fail);
+/// crashes, hangs and leaks are the sanitizer's to find.
 nonisolated(unsafe) let input = InputFile(name: "gz")
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -13,6 +14,7 @@ func test(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     var bytes = Array(UnsafeBufferPointer(start: data, count: size))
     if !bytes.starts(with: [0x1F, 0x8B]) { bytes = [0x1F, 0x8B] + bytes }
     _ = bytes.withUnsafeBytes { readAtTwoChunkSizes(input, $0) }
+    if bothInflaters { inflateAlike(input) }
     return 0
 }
 

@@ -74,17 +74,11 @@ struct MigrationStore {
     }
 
     /// Copies rows a closure produces straight into `telemetry` (see `WriteStrategy.direct` for
-    /// when that is valid). Fails with SQLSTATE 23505 when a row's key is already there.
-    /// Citus reports a duplicate key during COPY as XX000 with PostgreSQL's message: it
-    /// comes out of here as 23505 too, so the direct path's fallback does not depend on the target.
+    /// when that is valid). Fails with SQLSTATE 23505 when a row's key is already there (on
+    /// Citus too: `SQLState.lostByCitus`), so the direct path's fallback does not depend on the target.
     func copyIntoTelemetry(_ produce: (inout BinaryCopyWriter) throws -> Void) throws {
-        do {
-            _ = try connection.copyIn(
-                "COPY telemetry (product_imei, field, time, value, value_text) FROM STDIN (FORMAT binary)", produce)
-        } catch var error as PostgresError where error.isDuplicateKeyFromCitus {
-            error.sqlState = "23505"
-            throw error
-        }
+        _ = try connection.copyIn(
+            "COPY telemetry (product_imei, field, time, value, value_text) FROM STDIN (FORMAT binary)", produce)
     }
 
     /// For a dry run's staged candidates, all distinct: per product, how many were staged
@@ -273,13 +267,5 @@ extension BinaryCopyWriter {
         writeTimestamp(micros: time)
         write(value)
         write(text)
-    }
-}
-
-extension PostgresError {
-    /// A unique violation as Citus reports it from a COPY into a distributed table: SQLSTATE
-    /// XX000 with PostgreSQL's own message (Citus 13.2 loses the code on the way back).
-    var isDuplicateKeyFromCitus: Bool {
-        sqlState == "XX000" && message.hasPrefix("duplicate key value violates unique constraint")
     }
 }

@@ -275,12 +275,15 @@ public final class PostgresConnection {
         return (rows, firstError)
     }
 
-    /// The error of a failed result, as `.connectionLost` when the connection broke with it.
+    /// The error of a failed result, as `.connectionLost` when the connection broke with it, with
+    /// the SQLSTATE a Citus coordinator dropped restored (`SQLState.lostByCitus`).
     private func error(from result: OpaquePointer, kind: PostgresError.Kind) -> PostgresError {
         let fields = LibPQ.errorFields(of: result)
         let lost = conn.map { PQstatus($0) != CONNECTION_OK } ?? true
         let message = fields.primary ?? LibPQ.resultErrorMessage(result) ?? conn.map { LibPQ.errorMessage($0) } ?? "unknown error"
-        return PostgresError(kind: lost ? .connectionLost : kind, sqlState: fields.sqlState.map(SQLState.init(rawValue:)),
+        var sqlState = fields.sqlState.map(SQLState.init(rawValue:))
+        if sqlState == .internalError, let code = SQLState.lostByCitus(message: message) { sqlState = code }
+        return PostgresError(kind: lost ? .connectionLost : kind, sqlState: sqlState,
                              message: scrub(message, secrets: secrets),
                              detail: fields.detail.map { scrub($0, secrets: secrets) }, hint: fields.hint)
     }

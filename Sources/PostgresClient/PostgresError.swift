@@ -89,4 +89,21 @@ public struct SQLState: RawRepresentable, Hashable, Sendable, ExpressibleByStrin
     public static let adminShutdown: SQLState = "57P01"
     public static let crashShutdown: SQLState = "57P02"
     public static let cannotConnectNow: SQLState = "57P03"
+    public static let programLimitExceeded: SQLState = "54000"
+    public static let internalError: SQLState = "XX000"
+
+    /// The code of a row's error that a Citus coordinator lost on the way back, from its message.
+    ///
+    /// Citus 13.2 re-raises an error a worker reports during a COPY into a distributed table
+    /// (the job's COPY, and an `INSERT ... SELECT`, which Citus runs as a COPY to the shards)
+    /// as `XX000` with the worker's message and detail, dropping the SQLSTATE. PostgreSQL raises
+    /// these messages with exactly one code each and never as `XX000`, so for the codes the
+    /// job acts on (the direct path's fallback, refused rows) the message says which it was.
+    static func lostByCitus(message: String) -> SQLState? {
+        if message.hasPrefix("duplicate key value violates unique constraint") { return .uniqueViolation }
+        if message.hasPrefix("new row for relation "), message.contains(" violates check constraint ") { return .checkViolation }
+        if message.hasPrefix("null value in column "), message.contains(" violates not-null constraint") { return .notNullViolation }
+        if message.hasPrefix("index row size "), message.contains(" exceeds ") { return .programLimitExceeded }
+        return nil
+    }
 }

@@ -41,9 +41,12 @@ final class LiveAPI: @unchecked Sendable {  // used by one test task at a time
     static func start(label: String, poolSize: Int = 4,
                       configure: (inout APIServerConfiguration) -> Void = { _ in },
                       prepare: (TestDatabase, PostgresConnection) throws -> String? = { _, _ in nil }) async throws -> LiveAPI {
-        let database = try TestDatabase.create(label: label)
-        let sql = try PostgresConnection(url: database.url)
-        _ = try Schema.apply(on: sql)
+        let (database, sql) = try await offThePool {
+            let database = try TestDatabase.create(label: label)
+            let sql = try PostgresConnection(url: database.url)
+            _ = try Schema.apply(on: sql)
+            return (database, sql)
+        }
         let serverURL = try prepare(database, sql) ?? database.url
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         var configuration = APIServerConfiguration(host: "127.0.0.1", port: 0, databaseURL: serverURL, poolSize: poolSize)
@@ -70,7 +73,23 @@ final class LiveAPI: @unchecked Sendable {  // used by one test task at a time
         server.cancel()
         _ = await server.result
         sql.close()
-        database.drop()
+        let database = database
+        _ = try? await Self.offThePool { database.drop() }
+    }
+
+    /// Runs blocking setup on a thread of its own and awaits it. On a Citus cluster making or
+    /// dropping a test database takes seconds and waits its turn (`CitusCluster`); on the
+    /// cooperative pool (2 threads here) that stalled the in-process servers of the tests
+    /// running meanwhile for tens of seconds.
+    private static func offThePool<T>(_ work: @escaping () throws -> T) async throws -> T {
+        let handover = Handover(work)
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+            Thread {
+                handover.result = Result { try handover.work() }
+                continuation.resume()
+            }.start()
+        }
+        return try handover.result!.get()
     }
 
     /// A fresh token with `permission`, created as `token create` does.
@@ -119,4 +138,12 @@ final class LiveAPI: @unchecked Sendable {  // used by one test task at a time
     func count(_ table: String) throws -> Int64 {
         try sql.query("SELECT count(*) FROM \(table)").first?.int64(0) ?? -1
     }
+}
+
+/// Blocking work and its result, handed to a thread and back (`LiveAPI.offThePool`).
+// @unchecked Sendable: each field is written by one side before the other reads it.
+private final class Handover<T>: @unchecked Sendable {
+    let work: () throws -> T
+    var result: Result<T, Error>?
+    init(_ work: @escaping () throws -> T) { self.work = work }
 }

@@ -140,6 +140,32 @@ struct CopyTests {
         }
     }
 
+    /// A row's error raised on a shard (distributed table on Citus; a plain table otherwise)
+    /// comes back with PostgreSQL's own code, which Citus 13.2 replaces by XX000.
+    @Test func aRowRefusedOnAShardKeepsItsSQLState() throws {
+        try withDatabase { _, db in
+            try db.executeScript("CREATE TABLE c (id int8 PRIMARY KEY, v float8 CHECK (v < 10))")
+            if TestDatabase.target == CitusCluster.targetName {
+                try db.executeScript("SELECT create_distributed_table('c', 'id')")
+            }
+            func copy(_ rows: [(Int64, Double)]) -> PostgresError? {
+                postgresError {
+                    _ = try db.copyIn("COPY c FROM STDIN (FORMAT binary)") { writer in
+                        for (id, v) in rows {
+                            writer.startRow(columnCount: 2)
+                            writer.write(id)
+                            writer.write(v)
+                        }
+                    }
+                }
+            }
+            #expect(copy([(1, 1), (2, 2), (1, 3)])?.sqlState == SQLState.uniqueViolation)
+            let check = copy([(1, 1), (2, 20)])
+            #expect(check?.sqlState == SQLState.checkViolation && check?.refusesData == true, "\(String(describing: check))")
+            #expect(try db.query("SELECT count(*) FROM c")[0].int64(0) == 0)
+        }
+    }
+
     @Test func aBackendTerminatedDuringCopySurfacesAsAnError() throws {
         try withDatabase { database, db in
             try db.executeScript("CREATE TABLE big (n int8, t text)")

@@ -19,9 +19,11 @@ struct TelemetryMigrate: AsyncParsableCommand {
     /// Runs a command and maps every failure to the contract's exit codes: a usage or
     /// configuration error is 2 (never ArgumentParser's 64), `ExitCode`s pass through.
     static func main() async {
-        MemoryTuning.apply()
         do {
             var command = try parseAsRoot()
+            // The batch commands' allocator setting; `serve` keeps glibc's default, since a
+            // request-heavy server on many threads pays for two arenas and eager trimming.
+            if !(command is Serve) { MemoryTuning.apply() }
             try checkInflateChoice(for: command)
             LogSetup.bootstrap(for: command)
             if var asyncCommand = command as? AsyncParsableCommand {

@@ -153,7 +153,7 @@ final class EventPipeline: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Waits until fewer than `limit` blocks and batches are in flight; false when cancelled.
+    /// Waits until fewer than `limit` blocks and batches are in flight; throws when cancelled.
     private func waitForRoom() throws {
         while nextCut - nextOut >= limit && !cancelled { condition.wait() }
         if cancelled { throw Cancelled() }

@@ -200,30 +200,29 @@ final class EventPipeline: @unchecked Sendable {
 
     private func parseBlocks() {
         var maker = EventMaker(file: file, options: options)
-        while let taken = nextBlock() {
-            let (sequence, block) = taken
-            var batch = EventBatch(events: takeEvents(), consumed: block.consumed, format: .lineProtocol)
-            maker.lineProtocol.context = block.context
-            block.bytes.withUnsafeBufferPointer { bytes in
-                for r in block.records {
+        while var taken = nextBlock() {
+            var batch = EventBatch(events: takeEvents(), consumed: taken.block.consumed, format: .lineProtocol)
+            maker.lineProtocol.context = taken.block.context
+            taken.block.bytes.withUnsafeBufferPointer { bytes in
+                for r in taken.block.records {
                     let record = Record(bytes: UnsafeBufferPointer(rebasing: bytes[r.start..<r.start + r.count]),
                                         line: r.line, tooLong: r.tooLong)
                     maker.handle(record, format: .lineProtocol) { batch.events.append($0) }
                 }
             }
+            // `taken` holds the block's only reference, so emptying it keeps its storage for reuse.
+            taken.block.bytes.removeAll(keepingCapacity: true)
+            taken.block.records.removeAll(keepingCapacity: true)
             condition.lock()
-            parsed[sequence] = batch
-            var spent = block
-            spent.bytes.removeAll(keepingCapacity: true)
-            spent.records.removeAll(keepingCapacity: true)
-            if spareBlocks.count < limit { spareBlocks.append(spent) }
+            parsed[taken.sequence] = batch
+            if spareBlocks.count < limit { spareBlocks.append(taken.block) }
             condition.broadcast()
             condition.unlock()
         }
     }
 
     /// The oldest block not yet taken; nil once the cutting thread is done and none is left, or when cancelled.
-    private func nextBlock() -> (Int, RecordBlock)? {
+    private func nextBlock() -> (sequence: Int, block: RecordBlock)? {
         condition.lock()
         defer { condition.unlock() }
         while blocks.isEmpty && !cutDone && !cancelled { condition.wait() }

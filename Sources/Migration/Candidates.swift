@@ -32,52 +32,71 @@ struct Candidates: CandidateSource {
         try read(counting: false, take)
     }
 
+    /// Counts go to a local `ReadingTally` and into the context's pass in one addition
+    /// (`flush`) whenever something reads them (a reject checks `--max-rejects`, progress
+    /// reports `read`) and at the end, thrown or not: the per-point path touches no shared state.
     private func read(counting: Bool, _ take: (Candidate) throws -> Void) throws {
         let context = self.context
         context.beginReading()
-        var lookup = ProductLookup(products: context.products, watermarks: context.watermarks, routing: context.routing)
+        var lookup = ProductLookup(products: context.products, watermarks: context.watermarks,
+                                   routing: context.routing, classifier: classifier)
         let dump = context.dump
+        // Fixed for the whole reading; mostly empty.
+        let refusedLines = context.refusedLines
         var lastRefusedLine = 0
+        var tally = ReadingTally()
+        var readSinceProgress = 0
+        defer { tally.flush(into: context, counting: counting) }
         try dump.read { event in
             switch event {
             case .point(let point):
-                context.reached(line: point.line)
-                if let reason = context.refusedLines[point.line] {
+                tally.reachedLine = point.line
+                if !refusedLines.isEmpty, let reason = refusedLines[point.line] {
                     // The line is malformed, counted once; its points are not read.
                     guard point.line != lastRefusedLine else { return }
                     lastRefusedLine = point.line
-                    if counting { context.count { $0.malformed += 1 } }
+                    tally.counts.malformed += 1
+                    tally.flush(into: context, counting: counting)
                     try context.rejectRefused(line: point.line, reason: "refused by PostgreSQL: \(reason)", raw: point.summary)
                     return
                 }
                 let time = UTCTime.micros(fromNanos: point.time)
-                if counting { context.count { $0.read += 1; $0.observe(time: time) } }
+                tally.counts.read += 1
+                tally.counts.observe(time: time)
                 let product = lookup.facts(point.imei)
                 if product.unit == UnitPlan.none {  // another unit's, or done with this dump
-                    if counting { context.count { $0.filtered += 1 } }
+                    tally.counts.filtered += 1
                     return
                 }
-                switch classifier.classify(imei: point.imei, time: time, isProduct: product.id != nil,
+                switch classifier.classify(selected: product.selected, time: time, isProduct: product.id != nil,
                                            watermark: product.watermark) {
                 case .candidate:
                     try take(Candidate(point: point, product: product.id!, time: time, watermark: product.watermark,
                                        unit: product.unit))
                 case .stale:
-                    if counting { context.count { $0.stale += 1 } }
+                    tally.counts.stale += 1
                 case .filtered:
-                    if counting { context.count { $0.filtered += 1 } }
+                    tally.counts.filtered += 1
                 case .unknownProduct:
-                    if counting { context.count { $0.unknownProduct += 1 } }
+                    tally.counts.unknownProduct += 1
+                    tally.flush(into: context, counting: counting)
                     try context.reject(file: dump.name, line: point.line, column: nil,
                                        reason: "unknown product \(point.imei)", raw: point.summary)
                 }
-                if counting, context.counts.read & 0xFFFF == 0 { context.reportProgress() }
+                readSinceProgress += 1
+                if counting, readSinceProgress == 0x10000 {
+                    readSinceProgress = 0
+                    tally.flush(into: context, counting: counting)
+                    context.reportProgress()
+                }
             case .other(let point):
-                context.reached(line: point.line)
-                if counting { context.count { $0.read += 1; $0.otherMeasurement += 1 } }
+                tally.reachedLine = point.line
+                tally.counts.read += 1
+                tally.counts.otherMeasurement += 1
             case .malformed(let reject):
-                context.reached(line: reject.line)
-                if counting { context.count { $0.malformed += 1 } }
+                tally.reachedLine = reject.line
+                tally.counts.malformed += 1
+                tally.flush(into: context, counting: counting)
                 try context.reject(file: reject.file, line: reject.line, column: reject.column,
                                    reason: reject.reason, raw: reject.raw)
             }
@@ -85,32 +104,50 @@ struct Candidates: CandidateSource {
     }
 }
 
-/// A point's product id, watermark and run unit, looked up once per run of points of the same product.
+/// What one reading of a dump found, kept locally until `flush` adds it to the pass.
+private struct ReadingTally {
+    var counts = DumpCounts()
+    var reachedLine = 0
+
+    mutating func flush(into context: DumpContext, counting: Bool) {
+        context.reached(line: reachedLine)
+        if counting { context.count { $0.add(counts) } }
+        counts = DumpCounts()
+    }
+}
+
+/// A point's product id, watermark, run unit and whether the run selects it, looked up once
+/// per run of points of the same product.
 private struct ProductLookup {
     let products: ProductIndex
     let watermarks: [Int64?]
     let routing: DumpRouting?
+    let classifier: Classifier
     private var imei: String?
     private var id: Int32?
     private var watermark: Int64?
     private var unit: Int8 = 0
+    private var selected = true
 
-    init(products: ProductIndex, watermarks: [Int64?], routing: DumpRouting?) {
+    init(products: ProductIndex, watermarks: [Int64?], routing: DumpRouting?, classifier: Classifier) {
         self.products = products
         self.watermarks = watermarks
         self.routing = routing
+        self.classifier = classifier
     }
 
-    /// The product's id (nil when the IMEI is not a product), W(p), and the index of the
-    /// unit that takes it (`UnitPlan.none`: not this run's, or done with the dump).
-    mutating func facts(_ imei: String) -> (id: Int32?, watermark: Int64?, unit: Int8) {
+    /// The product's id (nil when the IMEI is not a product), W(p), the index of the unit
+    /// that takes it (`UnitPlan.none`: not this run's, or done with the dump) and
+    /// `Classifier.selects(imei:)`.
+    mutating func facts(_ imei: String) -> (id: Int32?, watermark: Int64?, unit: Int8, selected: Bool) {
         if imei != self.imei {
             self.imei = imei
             id = products.id(of: imei, after: id)
             watermark = id.map { watermarks[Int($0)] } ?? nil
             unit = routing?.unit(of: id, imei: imei) ?? 0
+            selected = classifier.selects(imei: imei)
         }
-        return (id, watermark, unit)
+        return (id, watermark, unit, selected)
     }
 }
 

@@ -23,6 +23,21 @@ public struct Classifier: Sendable {
     ///   - isProduct: whether the IMEI is in `product`.
     ///   - watermark: W(p) as committed before the current dump (nil: no history row).
     public func classify(imei: String, time: Int64, isProduct: Bool, watermark: Int64?) -> PointClass {
+        classify(selected: selects(imei: imei), time: time, isProduct: isProduct, watermark: watermark)
+    }
+
+    /// Whether the run takes points of this IMEI at all: a nightly takes every IMEI, a
+    /// backfill its own. The same for every point of a product, so a reader asks it once
+    /// per run of a product's points and passes it to `classify(selected:...)`.
+    public func selects(imei: String) -> Bool {
+        switch mode {
+        case .nightly: true
+        case .backfill(let selection): selection.imeis.contains(imei)
+        }
+    }
+
+    /// `classify(imei:...)` with the IMEI's `selects(imei:)` already known.
+    public func classify(selected: Bool, time: Int64, isProduct: Bool, watermark: Int64?) -> PointClass {
         switch mode {
         case .nightly:
             guard isProduct else { return .unknownProduct }
@@ -31,7 +46,7 @@ public struct Classifier: Sendable {
             if let watermark, time < watermark { return .stale }
             return .candidate
         case .backfill(let selection):
-            guard selection.imeis.contains(imei) else { return .filtered }
+            guard selected else { return .filtered }
             if let since = selection.since, time <= since { return .filtered }
             if let until = selection.until, time > until { return .filtered }
             // A backfill takes its window whatever W says; it cannot see unknown products

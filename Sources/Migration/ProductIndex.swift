@@ -11,9 +11,11 @@ struct ProductIndex {
     /// Ids of the other IMEIs of `product` (no point ever matches them; kept for `byID`).
     private let otherIDs: [String: Int32]
 
-    /// From IMEIs in any order (repeats count once); ids follow IMEI order.
+    /// From IMEIs in any order (repeats count once); ids follow IMEI order. IMEIs already
+    /// strictly in order (as `MigrationStore.productIMEIs` reads them) are taken as they are.
     init(_ products: [String]) {
-        let imeis = Array(Set(products)).sorted()
+        let inOrder = zip(products, products.dropFirst()).allSatisfy { $0 < $1 }
+        let imeis = inOrder ? products : Array(Set(products)).sorted()
         self.imeis = imeis
         var numericIDs = IntegerTable(capacity: imeis.count)
         var otherIDs = [String: Int32]()

@@ -66,17 +66,18 @@ struct SeriesOrder {
 }
 
 /// Field names as small numbers, in order of first sight. A fleet's telemetry has a few
-/// fields and lines mostly alternate between them, so the first 32 are found by comparing
-/// (a short `String` compares as two words) rather than by hashing.
+/// fields, so the first 32 are found by comparing rather than by hashing, their lengths
+/// first (a `String`'s UTF-8 count is stored, and fields mostly differ in it).
 private struct FieldOrdinals {
-    private var first: [String] = []
+    private var first: [(field: String, length: Int)] = []
     private var more: [String: UInt64] = [:]
 
     mutating func ordinal(of field: String) -> UInt64 {
-        for (i, known) in first.enumerated() where known == field { return UInt64(i) }
+        let length = field.utf8.count
+        for (i, known) in first.enumerated() where known.length == length && known.field == field { return UInt64(i) }
         if let known = more[field] { return known }
         let ordinal = UInt64(first.count + more.count)
-        if first.count < 32 { first.append(field) } else { more[field] = ordinal }
+        if first.count < 32 { first.append((field, length)) } else { more[field] = ordinal }
         return ordinal
     }
 }

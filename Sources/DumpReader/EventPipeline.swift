@@ -51,7 +51,9 @@ final class EventPipeline: @unchecked Sendable {
     private var finalFormat: DumpFormat?
     private var cancelled = false
     private var running = 0
-    /// Emptied event arrays and blocks, reused so that the steady state allocates nothing.
+    /// Event arrays and blocks, reused so that the steady state allocates nothing. The event
+    /// arrays come back from the reader still full: the thread that takes one empties it, so
+    /// that destroying events costs the reading thread nothing.
     private var spareEvents: [[DumpEvent]] = []
     private var spareBlocks: [RecordBlock] = []
 
@@ -175,13 +177,15 @@ final class EventPipeline: @unchecked Sendable {
     /// Queues a batch parsed on the cutting thread (CSV) and starts an empty one.
     private func hand(_ batch: inout EventBatch, format: DumpFormat) throws {
         batch.format = format
-        condition.lock()
-        defer { condition.unlock() }
-        try waitForRoom()
-        parsed[nextCut] = batch
-        nextCut += 1
-        condition.broadcast()
-        batch.events = spareEvents.popLast() ?? []
+        do {
+            condition.lock()
+            defer { condition.unlock() }
+            try waitForRoom()
+            parsed[nextCut] = batch
+            nextCut += 1
+            condition.broadcast()
+        }
+        batch.events = takeEvents()
     }
 
     private func takeBlock() -> RecordBlock {
@@ -190,10 +194,13 @@ final class EventPipeline: @unchecked Sendable {
         return spareBlocks.popLast() ?? RecordBlock()
     }
 
+    /// An empty events array, a spare one emptied here (outside the lock) when there is one.
     private func takeEvents() -> [DumpEvent] {
         condition.lock()
-        defer { condition.unlock() }
-        return spareEvents.popLast() ?? []
+        var events = spareEvents.popLast() ?? []
+        condition.unlock()
+        events.removeAll(keepingCapacity: true)
+        return events
     }
 
     // MARK: The parsing threads
@@ -251,11 +258,14 @@ final class EventPipeline: @unchecked Sendable {
         }
     }
 
-    /// Takes a handed-out batch's events array back for reuse (leaving it empty).
+    /// Takes a handed-out batch's events array back for reuse (leaving `events` empty); the
+    /// thread that reuses it destroys its events.
     func recycle(_ events: inout [DumpEvent]) {
-        events.removeAll(keepingCapacity: true)
         condition.lock()
-        if spareEvents.count < limit { spareEvents.append(events) }
+        if spareEvents.count < limit {
+            spareEvents.append(events)
+            events = []
+        }
         condition.unlock()
         events = []
     }

@@ -7,72 +7,45 @@ struct DryRunMemory {
     /// can find its row in `telemetry`.
     let committed: [Int64?]
     /// By product id: fields of the rows that earlier dumps of this run would insert exactly
-    /// at the dry W(p).
-    private var fieldsAtWatermark: [FieldList]
+    /// at the dry W(p), as ordinals of `fieldNames`.
+    private var fieldsAtWatermark: FieldSets
+    private var fieldNames = FieldNames()
     /// True when `fieldsAtWatermark` holds rows that `migrate_dry_inserted` (which the staged
     /// path consults) does not have yet.
     var unsaved = false
 
     init(committed: [Int64?]) {
         self.committed = committed
-        fieldsAtWatermark = [FieldList](repeating: FieldList(), count: committed.count)
+        fieldsAtWatermark = FieldSets(count: committed.count)
     }
 
     /// Whether an earlier dump of this run would insert (product, field) at the dry W(p).
     func wouldInsert(product: Int32, field: String) -> Bool {
-        fieldsAtWatermark[Int(product)].contains(field)
+        guard let ordinal = fieldNames.known(field) else { return false }
+        return fieldsAtWatermark.contains(ordinal, in: product)
     }
 
     /// Takes in a dump's candidates, given the dry watermarks before it: a product whose
     /// watermark moves keeps only the fields at its new watermark; one that stays adds them.
     mutating func remember(_ tally: ProductTally, watermarksBefore: [Int64?]) {
+        // The tally's field ordinals as this memory's.
+        let ordinals = tally.fieldNames.names.map { fieldNames.ordinal(of: $0) }
         for id in tally.touched {
             let latest = tally.latest(id)
-            guard let before = watermarksBefore[Int(id)], latest <= before else {
-                fieldsAtWatermark[Int(id)] = tally.fieldsAtLatest(id)
-                unsaved = true
-                continue
-            }
-            if latest == before {
-                for field in tally.fieldsAtLatest(id) { fieldsAtWatermark[Int(id)].insert(field) }
-                unsaved = true
-            }
+            if let before = watermarksBefore[Int(id)], latest < before { continue }
+            if watermarksBefore[Int(id)] != latest { fieldsAtWatermark.removeAll(in: id) }
+            tally.forEachFieldAtLatest(id) { fieldsAtWatermark.insert(ordinals[$0], in: id) }
+            unsaved = true
         }
     }
 
     /// The remembered rows, for `migrate_dry_inserted`, given the dry watermarks.
     func rows(watermarks: [Int64?], products: ProductIndex) -> [(imei: String, field: String, time: Int64)] {
-        fieldsAtWatermark.indices.flatMap { i in
-            watermarks[i].map { time in fieldsAtWatermark[i].map { (imei: products.imeis[i], field: $0, time: time) } } ?? []
+        var rows: [(imei: String, field: String, time: Int64)] = []
+        for i in watermarks.indices {
+            guard let time = watermarks[i] else { continue }
+            fieldsAtWatermark.forEach(in: Int32(i)) { rows.append((products.imeis[i], fieldNames.name($0), time)) }
         }
-    }
-}
-
-/// Field names, each once, the first (mostly the only one) held inline: a fleet's worth of
-/// these, one per product, costs no allocation per product.
-struct FieldList: Sequence {
-    private var first: String?
-    private var more: [String] = []
-
-    func contains(_ field: String) -> Bool {
-        first == field || more.contains(field)
-    }
-
-    /// Adds `field` unless it is there already.
-    mutating func insert(_ field: String) {
-        if first == nil {
-            first = field
-        } else if !contains(field) {
-            more.append(field)
-        }
-    }
-
-    mutating func removeAll() {
-        first = nil
-        more.removeAll(keepingCapacity: true)
-    }
-
-    func makeIterator() -> some IteratorProtocol<String> {
-        ((first.map { [$0] } ?? []) + more).makeIterator()
+        return rows
     }
 }

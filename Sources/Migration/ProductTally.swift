@@ -9,14 +9,16 @@ struct ProductTally {
     private var latestTimes: [Int64]
     /// By id: rows inserted.
     private var insertedRows: [Int]
-    /// By id, when `tracksFields`: fields of the candidates at the latest time, each once.
-    private var fields: [FieldList]
+    /// The pass's field names, when `tracksFields`.
+    private(set) var fieldNames = FieldNames()
+    /// By id, when `tracksFields`: fields of the candidates at the latest time.
+    private var fields: FieldSets
 
     init(productCount: Int, tracksFields: Bool = false) {
         self.tracksFields = tracksFields
         latestTimes = [Int64](repeating: .min, count: productCount)
         insertedRows = [Int](repeating: 0, count: productCount)
-        fields = tracksFields ? [FieldList](repeating: FieldList(), count: productCount) : []
+        fields = FieldSets(count: tracksFields ? productCount : 0)
     }
 
     /// Counts one candidate; `inserted` when the pass has inserted it (or would).
@@ -27,11 +29,11 @@ struct ProductTally {
         if time > latest {
             latestTimes[i] = time
             if tracksFields {
-                fields[i].removeAll()
-                fields[i].insert(field)
+                fields.removeAll(in: id)
+                fields.insert(fieldNames.ordinal(of: field), in: id)
             }
         } else if tracksFields, time == latest {
-            fields[i].insert(field)
+            fields.insert(fieldNames.ordinal(of: field), in: id)
         }
         if inserted { insertedRows[i] += 1 }
     }
@@ -44,6 +46,18 @@ struct ProductTally {
     /// The latest candidate time of a touched product.
     func latest(_ id: Int32) -> Int64 { latestTimes[Int(id)] }
     func inserted(_ id: Int32) -> Int { insertedRows[Int(id)] }
-    func fieldsAtLatest(_ id: Int32) -> FieldList { tracksFields ? fields[Int(id)] : FieldList() }
     var totalInserted: Int { touched.reduce(0) { $0 + insertedRows[Int($1)] } }
+
+    /// Calls `body` with the ordinal (in `fieldNames`) of each field at a touched product's
+    /// latest time, in order of first sight in the pass; none unless `tracksFields`.
+    func forEachFieldAtLatest(_ id: Int32, _ body: (Int) -> Void) {
+        if tracksFields { fields.forEach(in: id, body) }
+    }
+
+    /// The names of the fields at a touched product's latest time, in order of first sight.
+    func fieldsAtLatest(_ id: Int32) -> [String] {
+        var names: [String] = []
+        forEachFieldAtLatest(id) { names.append(fieldNames.name($0)) }
+        return names
+    }
 }

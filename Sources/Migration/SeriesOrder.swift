@@ -12,7 +12,7 @@
 /// Memory grows with the number of series in the dump (16 bytes each in the log, 32 in the
 /// table), not with its points.
 struct SeriesOrder {
-    private var fields = FieldOrdinals()
+    private var fields = FieldNames()
     /// The current product and its series so far: field ordinal and latest time.
     private var currentProduct: Int32 = -1
     private var current: [(ordinal: UInt64, latest: Int64)] = []
@@ -26,7 +26,7 @@ struct SeriesOrder {
     /// True when `time` is later than every earlier time of the series.
     mutating func admit(product: Int32, field: String, time: Int64) -> Bool {
         if product != currentProduct { enter(product) }
-        let ordinal = fields.ordinal(of: field)
+        let ordinal = UInt64(fields.ordinal(of: field))
         if let i = current.firstIndex(where: { $0.ordinal == ordinal }) {
             guard time > current[i].latest else { return false }
             current[i].latest = time
@@ -62,22 +62,5 @@ struct SeriesOrder {
     /// Product id in the low 32 bits, field ordinal in the high ones: exact, no two series share a key.
     private static func key(_ product: Int32, _ ordinal: UInt64) -> UInt64 {
         UInt64(UInt32(bitPattern: product)) | ordinal << 32
-    }
-}
-
-/// Field names as small numbers, in order of first sight. A fleet's telemetry has a few
-/// fields, so the first 32 are found by comparing rather than by hashing, their lengths
-/// first (a `String`'s UTF-8 count is stored, and fields mostly differ in it).
-private struct FieldOrdinals {
-    private var first: [(field: String, length: Int)] = []
-    private var more: [String: UInt64] = [:]
-
-    mutating func ordinal(of field: String) -> UInt64 {
-        let length = field.utf8.count
-        for (i, known) in first.enumerated() where known.length == length && known.field == field { return UInt64(i) }
-        if let known = more[field] { return known }
-        let ordinal = UInt64(first.count + more.count)
-        if first.count < 32 { first.append((field, length)) } else { more[field] = ordinal }
-        return ordinal
     }
 }

@@ -9,7 +9,7 @@
 /// log turned into a hash table (`IntegerTable`). An export writes each product's lines
 /// together, so its dumps cost no hashing and only sequential memory traffic.
 ///
-/// Memory grows with the number of series in the dump (16 bytes each in the log, 32 in the
+/// Memory grows with the number of series in the dump (12 bytes each in the log, 32 in the
 /// table), not with its points.
 struct SeriesOrder {
     private var fields = FieldNames()
@@ -18,8 +18,10 @@ struct SeriesOrder {
     private var current: [(ordinal: UInt64, latest: Int64)] = []
     /// Products whose series were left (by id; grows as needed).
     private var left: [Bool] = []
-    /// The series of the products left, while none came back: key and latest time.
-    private var log: [(key: UInt64, latest: Int64)] = []
+    /// The series of the products left, while none came back, in two arrays: a compact key
+    /// (`compactKey`) and the latest time.
+    private var logKeys: [UInt32] = []
+    private var logLatest: [Int64] = []
     /// The same, once a product came back.
     private var table: IntegerTable?
 
@@ -43,20 +45,43 @@ struct SeriesOrder {
             let id = Int(currentProduct)
             if id >= left.count { left += [Bool](repeating: false, count: max(id + 1 - left.count, left.count)) }
             left[id] = true
-            for series in current {
-                let key = Self.key(currentProduct, series.ordinal)
-                if table != nil { table![key] = series.latest } else { log.append((key, series.latest)) }
-            }
+            for series in current { record(currentProduct, series.ordinal, series.latest) }
         }
         current.removeAll(keepingCapacity: true)
         currentProduct = product
         if table == nil, Int(product) < left.count, left[Int(product)] {
             // The product comes back: from now on its earlier series must be found by key.
-            var table = IntegerTable(capacity: log.count)
-            for series in log { table[series.key] = series.latest }
-            self.table = table
-            log = []
+            makeTable()
         }
+    }
+
+    /// Keeps the latest time of a series left behind: in the log while it can, else in the table.
+    private mutating func record(_ product: Int32, _ ordinal: UInt64, _ latest: Int64) {
+        if table == nil, let compact = Self.compactKey(product, ordinal) {
+            logKeys.append(compact)
+            logLatest.append(latest)
+            return
+        }
+        if table == nil { makeTable() }
+        table![Self.key(product, ordinal)] = latest
+    }
+
+    /// Moves the log into the table, which holds every series left from then on.
+    private mutating func makeTable() {
+        var table = IntegerTable(capacity: logKeys.count)
+        for (compact, latest) in zip(logKeys, logLatest) {
+            table[Self.key(Int32(compact >> 8), UInt64(compact & 0xFF))] = latest
+        }
+        self.table = table
+        logKeys = []
+        logLatest = []
+    }
+
+    /// Product id in the high 24 bits, field ordinal in the low 8; nil when they do not fit
+    /// (more than 16 million products or 256 fields: the table takes over).
+    private static func compactKey(_ product: Int32, _ ordinal: UInt64) -> UInt32? {
+        guard product < 1 << 24, ordinal < 1 << 8 else { return nil }
+        return UInt32(product) << 8 | UInt32(ordinal)
     }
 
     /// Product id in the low 32 bits, field ordinal in the high ones: exact, no two series share a key.

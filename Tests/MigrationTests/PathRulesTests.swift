@@ -22,6 +22,22 @@ import Testing
         #expect(!admit(3, "current", 9) && admit(3, "current", 10))
     }
 
+    @Test func seriesOrderKeepsSeriesThatDoNotFitTheCompactLog() {
+        var order = SeriesOrder()
+        func admit(_ product: Int32, _ field: String, _ time: Int64) -> Bool {
+            order.admit(product: product, field: field, time: time)
+        }
+        let far: Int32 = 1 << 24  // past the log's 24-bit product ids
+        let fields = (0..<300).map { "f\($0)" }  // past its 256 field ordinals
+        #expect(fields.allSatisfy { admit(1, $0, 5) })
+        #expect(admit(far, "f0", 5))
+        #expect(admit(2, "f0", 1))
+        #expect(!admit(1, "f299", 5), "a series left with a 300th field")
+        #expect(admit(1, "f298", 6))
+        #expect(!admit(far, "f0", 5), "a series of a product id past 2^24")
+        #expect(admit(far, "f0", 6) && admit(2, "f0", 2))
+    }
+
     @Test func integerTableKeepsEveryKeyAcrossGrowth() {
         var table = IntegerTable()
         let keys = (0..<20_000).map { UInt64($0) << 32 | UInt64($0 % 7) }  // ids and ordinals as SeriesOrder packs them

@@ -35,4 +35,34 @@ import TestSupport
         #expect(run(Package.executable, ["inspect"]).status == 2)
         #expect(run(Package.executable, ["inspect", "--report", "xml", "x"]).status == 2)
     }
+
+    /// `TELEMETRY_MIGRATE_INFLATE=isal` where ISA-L's library does not load is a configuration
+    /// error (exit 2, saying so), never a silent fallback to zlib. Where the library is
+    /// installed, the run hides it: a bind mount of /dev/null over it, in a mount namespace of
+    /// its own (`unshare -m`, as root, as CI runs); the same run without the mount reads the dump.
+    @Test(.enabled(if: getuid() == 0 || Requirement.isCI))
+    func requiredISALThatDoesNotLoadExitsTwo() throws {
+        let dumps = Package.fixtures.appendingPathComponent("dumps")
+        let dump = try #require(try FileManager.default.contentsOfDirectory(atPath: dumps.path).sorted().first)
+        let arguments = ["inspect", dumps.appendingPathComponent(dump).path]
+        let environment = ["TELEMETRY_MIGRATE_INFLATE": "isal"]
+        let result: ProcessResult
+        if let library = Self.installedISAL() {
+            #expect(run(Package.executable, arguments, environment: environment).status == 0, "with ISA-L loading")
+            result = run("/usr/bin/unshare", ["-m", "sh", "-c", #"mount --bind /dev/null "$0" && exec "$@""#, library,
+                                              Package.executable] + arguments, environment: environment)
+        } else {
+            result = run(Package.executable, arguments, environment: environment)
+        }
+        #expect(result.status == 2, "\(result.stderr)")
+        #expect(result.stderr.contains("TELEMETRY_MIGRATE_INFLATE=isal, but ISA-L cannot be used"), "\(result.stderr)")
+        #expect(!result.stdout.contains("completed"), "nothing was read")
+    }
+
+    /// Where the dynamic linker finds libisal.so.2 (`ldconfig -p`); nil when it is not installed.
+    private static func installedISAL() -> String? {
+        let listing = run("/sbin/ldconfig", ["-p"]).stdout
+        return listing.split(separator: "\n").first { $0.contains("libisal.so.2 ") }
+            .flatMap { $0.components(separatedBy: " => ").last }
+    }
 }

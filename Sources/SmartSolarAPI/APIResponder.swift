@@ -141,19 +141,17 @@ struct APIResponder: HTTPResponder {
     }
 
     /// A JSON response; for `HEAD` the headers of the same `GET` answer, without the body.
-    static func json(_ status: HTTPResponse.Status, _ body: String, head: Bool = false) -> Response {
+    static func json(_ status: HTTPResponse.Status, _ body: ByteBuffer, head: Bool = false) -> Response {
         var headers: HTTPFields = [.contentType: "application/json"]
         if head {
-            headers[.contentLength] = String(body.utf8.count)
+            headers[.contentLength] = String(body.readableBytes)
             return Response(status: status, headers: headers, body: .init())
         }
-        var buffer = ByteBuffer()
-        buffer.writeString(body)
-        return Response(status: status, headers: headers, body: .init(byteBuffer: buffer))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: body))
     }
 
     static func response(_ failure: APIFailure) -> Response {
-        var response = json(failure.status, JSONWriter.message(failure.message))
+        var response = json(failure.status, ByteBuffer(string: JSONWriter.message(failure.message)))
         if let allow = failure.allow { response.headers[.allow] = allow }
         if let retryAfter = failure.retryAfter { response.headers[.retryAfter] = String(retryAfter) }
         return response

@@ -20,13 +20,14 @@ struct APIResponder: HTTPResponder {
     let logger: Logger
 
     func respond(to request: Request, context: Context) async throws -> Response {
-        guard let presence = ClientPresence.of(context.channel) else { return await answer(request) }
-        return await presence.cancellingWhenGone { await answer(request) }
+        await answer(request, client: ClientPresence.of(context.channel))
     }
 
-    private func answer(_ request: Request) async -> Response {
+    /// `client`: the presence of the request's client, whose going away cancels the
+    /// request's database work (nil: nothing to watch).
+    private func answer(_ request: Request, client: ClientPresence?) async -> Response {
         do {
-            return try await route(request)
+            return try await route(request, client: client)
         } catch let failure as APIFailure {
             return Self.response(failure)
         } catch let bad as BadRequest {
@@ -43,7 +44,7 @@ struct APIResponder: HTTPResponder {
         }
     }
 
-    private func route(_ request: Request) async throws -> Response {
+    private func route(_ request: Request, client: ClientPresence?) async throws -> Response {
         let target = try Self.target(of: request.uri.path)
         let method = request.method
         let isRead = method == .get || method == .head
@@ -52,7 +53,7 @@ struct APIResponder: HTTPResponder {
             guard isRead else { throw APIFailure.methodNotAllowed(method, allow: "GET, HEAD") }
             try await authorize(request, .overview)
             let (query, page, resultsPerPage) = try Self.search(of: request, for: resource)
-            let body = try await pool.withConnection(retryOnLostConnection: true) { connection in
+            let body = try await pool.withConnection(retryOnLostConnection: true, client: client) { connection in
                 try ResourceStore(resource: resource, connection: connection)
                     .search(query, page: page, resultsPerPage: resultsPerPage)
             }
@@ -61,7 +62,7 @@ struct APIResponder: HTTPResponder {
         let allow = resource.deletePermission == nil ? "GET, HEAD" : "GET, HEAD, DELETE"
         if isRead {
             try await authorize(request, .overview)
-            let body = try await pool.withConnection(retryOnLostConnection: true) { connection in
+            let body = try await pool.withConnection(retryOnLostConnection: true, client: client) { connection in
                 try ResourceStore(resource: resource, connection: connection).object(id: id)
             }
             guard let body else { throw APIFailure(status: .notFound, message: "No \(resource.name) with id \(id)") }
@@ -71,7 +72,7 @@ struct APIResponder: HTTPResponder {
             throw APIFailure.methodNotAllowed(method, allow: allow)
         }
         try await authorize(request, needed)
-        let deleted = try await pool.withConnection(retryOnLostConnection: true) { connection in
+        let deleted = try await pool.withConnection(retryOnLostConnection: true, client: client) { connection in
             try ResourceStore(resource: resource, connection: connection).delete(id: id)
         }
         guard deleted else { throw APIFailure(status: .notFound, message: "No \(resource.name) with id \(id)") }

@@ -128,7 +128,7 @@ struct APIResponder: HTTPResponder {
 
     /// `/v1/<resource>` or `/v1/<resource>/<id>` (a trailing slash allowed); else 404.
     static func target(of path: String) throws(APIFailure) -> Target {
-        var parts = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        var parts = QueryString.split(path, separator: "/", omittingEmptySubsequences: false).dropFirst()
         if parts.last == "" { parts = parts.dropLast() }
         guard parts.count == 2 || parts.count == 3, parts.first == "v1",
               let resource = Resource.all[String(parts[parts.startIndex + 1])]
@@ -164,13 +164,40 @@ struct APIResponder: HTTPResponder {
 enum QueryString {
     static func parse(_ query: String?) -> [String: String] {
         var result: [String: String] = [:]
-        for pair in (query ?? "").split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+        for pair in split(query ?? "", separator: "&") {
+            let parts = split(pair, separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             let name = decode(parts[0])
             let value = parts.count > 1 ? decode(parts[1]) : ""
             if result[name] == nil { result[name] = value }
         }
         return result
+    }
+
+    /// `text.split(separator:maxSplits:omittingEmptySubsequences:)` with an ASCII
+    /// separator, the same pieces: for ASCII text (nearly every URL) found among the bytes,
+    /// without Swift's character-by-character walk; else by characters (a separator joined to
+    /// a combining mark is no separator there).
+    static func split(_ text: some StringProtocol, separator: Unicode.Scalar, maxSplits: Int = .max,
+                      omittingEmptySubsequences: Bool = true) -> [Substring] {
+        let text = Substring(text)
+        let utf8 = text.utf8
+        guard utf8.allSatisfy({ $0 < 0x80 }) else {
+            return text.split(separator: Character(separator), maxSplits: maxSplits,
+                              omittingEmptySubsequences: omittingEmptySubsequences)
+        }
+        let byte = UInt8(separator.value)
+        var pieces: [Substring] = []
+        var start = utf8.startIndex
+        var i = start
+        while i != utf8.endIndex, pieces.count < maxSplits {
+            if utf8[i] == byte {
+                if !omittingEmptySubsequences || start != i { pieces.append(text[start..<i]) }
+                start = utf8.index(after: i)
+            }
+            i = utf8.index(after: i)
+        }
+        if !omittingEmptySubsequences || start != utf8.endIndex { pieces.append(text[start...]) }
+        return pieces
     }
 
     /// `+` as a space and `%XX` as the byte XX, in one pass over the bytes; a `%` without two

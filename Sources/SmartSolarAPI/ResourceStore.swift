@@ -91,9 +91,11 @@ struct ResourceStore {
 
     /// The shape of PostgreSQL's text of a `timestamp`, read in one pass over its bytes.
     static func plainTimestampShape(_ text: String) -> TimestampShape {
+        let bytes = text.utf8.span
         var count = 0
         var plain = true
-        for byte in text.utf8 {
+        while count < bytes.count {
+            let byte = bytes[count]
             let isDigit = byte >= 0x30 && byte <= 0x39
             switch count {
             case 4, 7: plain = byte == 0x2D  // -

@@ -38,52 +38,50 @@ struct ResponseBody {
     mutating func writeObject(_ row: PostgresRow, of resource: Resource) {
         let keys = resource.rowKeys
         for (i, column) in resource.columns.enumerated() {
-            buffer.writeBytes(keys.prefixes[i])
             switch column.kind {
-            case .integer: writeInteger(row.int64(i))
-            case .text: writeString(row.string(i))
-            case .timestamp: writeTimestamp(row.string(i))
+            case .integer:
+                buffer.writeBytes(keys.prefixes[i])
+                if let value = row.int64(i) { buffer.writeString(String(value)) } else { buffer.writeStaticString("null") }
+            case .text:
+                writeString(row.string(i), after: keys, i)
+            case .timestamp:
+                writeTimestamp(row.string(i), after: keys, i)
             }
         }
         buffer.writeStaticString(keys.prefixes.isEmpty ? "{}" : "}")
     }
 
-    private mutating func writeInteger(_ value: Int64?) {
-        guard let value else { buffer.writeStaticString("null"); return }
-        buffer.writeString(String(value))
-    }
-
-    /// A quoted string, escaped as `JSONWriter` escapes it; nil as null.
-    private mutating func writeString(_ text: String?) {
-        guard let text else { buffer.writeStaticString("null"); return }
-        guard Self.needsEscape(text) else {
-            buffer.writeStaticString("\"")
-            buffer.writeString(text)
-            buffer.writeStaticString("\"")
+    /// Key `i` of `keys`, then a quoted string, escaped as `JSONWriter` escapes it, or null.
+    private mutating func writeString(_ text: String?, after keys: RowKeys, _ i: Int) {
+        guard let text, !Self.needsEscape(text) else {
+            buffer.writeBytes(keys.prefixes[i])
+            guard let text else { buffer.writeStaticString("null"); return }
+            var quoted = ""
+            JSONWriter.appendQuoted(text, to: &quoted)
+            buffer.writeString(quoted)
             return
         }
-        var quoted = ""
-        JSONWriter.appendQuoted(text, to: &quoted)
-        buffer.writeString(quoted)
+        buffer.writeBytes(keys.quotedPrefixes[i])
+        buffer.writeString(text)
+        buffer.writeStaticString("\"")
     }
 
-    /// PostgreSQL's text of a `timestamp` as the API prints it (`ResourceStore.apiTimestamp`):
-    /// the plain shape as its first 19 bytes, the rest through `UTCTime`; nil and what has no
-    /// microsecond (`infinity`, BC dates) as null.
-    private mutating func writeTimestamp(_ text: String?) {
-        guard let text else { buffer.writeStaticString("null"); return }
+    /// Key `i` of `keys`, then PostgreSQL's text of a `timestamp` as the API prints it
+    /// (`ResourceStore.apiTimestamp`): the plain shape as its first 19 bytes, the rest
+    /// through `UTCTime`; nil and what has no microsecond (`infinity`, BC dates) as null.
+    private mutating func writeTimestamp(_ text: String?, after keys: RowKeys, _ i: Int) {
+        guard let text else { return writeString(nil, after: keys, i) }
         switch ResourceStore.plainTimestampShape(text) {
         case .exact:
-            buffer.writeStaticString("\"")
+            buffer.writeBytes(keys.quotedPrefixes[i])
             buffer.writeString(text)
-            buffer.writeStaticString("\"")
         case .withFraction:
-            buffer.writeStaticString("\"")
+            buffer.writeBytes(keys.quotedPrefixes[i])
             buffer.writeBytes(text.utf8.prefix(19))
-            buffer.writeStaticString("\"")
         case .other:
-            writeString(UTCTime.parseMicros(text).map { UTCTime.format(micros: $0, .api) })
+            return writeString(UTCTime.parseMicros(text).map { UTCTime.format(micros: $0, .api) }, after: keys, i)
         }
+        buffer.writeStaticString("\"")
     }
 
     /// True when `text` holds a byte JSON needs escaped: `"`, `\` or a control character.
@@ -100,9 +98,11 @@ struct ResponseBody {
 }
 
 /// The key of every column of a resource as JSON bytes, quoted once: `{"id": ` for the
-/// first, `, "name": ` for the others, so a row object is each key then its value, then `}`.
+/// first, `, "name": ` for the others, so a row object is each key then its value, then `}`;
+/// `quotedPrefixes` the same followed by the opening quote of a string value.
 struct RowKeys: Sendable {
     let prefixes: [[UInt8]]
+    let quotedPrefixes: [[UInt8]]
 
     init(_ columns: [Column]) {
         prefixes = columns.enumerated().map { i, column in
@@ -110,5 +110,6 @@ struct RowKeys: Sendable {
             JSONWriter.appendQuoted(column.name, to: &key)
             return Array(((i == 0 ? "{" : ", ") + key + ": ").utf8)
         }
+        quotedPrefixes = prefixes.map { $0 + [UInt8(ascii: "\"")] }
     }
 }

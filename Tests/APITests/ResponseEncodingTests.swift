@@ -18,6 +18,20 @@ import Testing
         #expect(QueryString.decode(Substring(text)) == (spaced.removingPercentEncoding ?? spaced))
     }
 
+    /// The byte-level split gives Swift's pieces (ASCII and not, every option).
+    @Test(arguments: ["", "&", "a", "a&b", "&a&&b&", "q=1&page=2", "a=b=c", "=", "==x", "/v1/x/", "//", "é&x", "a&\u{301}b", "x\r\n&y"])
+    func splittingOnBytesGivesSwiftsPieces(text: String) {
+        for separator: Unicode.Scalar in ["&", "=", "/"] {
+            for maxSplits in [0, 1, 2, Int.max] {
+                for omitting in [true, false] {
+                    #expect(QueryString.split(text, separator: separator, maxSplits: maxSplits, omittingEmptySubsequences: omitting)
+                            == text.split(separator: Character(separator), maxSplits: maxSplits, omittingEmptySubsequences: omitting),
+                            "\(text) \(separator) \(maxSplits) \(omitting)")
+                }
+            }
+        }
+    }
+
     @Test func authorizationHeaderSpellings() {
         let token = String(repeating: "aB3", count: 21) + "x"
         #expect(APITokens.token(fromAuthorization: "Token token=\(token)") == token)

@@ -20,13 +20,14 @@ struct APIResponder: HTTPResponder {
     let logger: Logger
 
     func respond(to request: Request, context: Context) async throws -> Response {
-        guard let presence = ClientPresence.of(context.channel) else { return await answer(request) }
-        return await presence.cancellingWhenGone { await answer(request) }
+        await answer(request, client: ClientPresence.of(context.channel))
     }
 
-    private func answer(_ request: Request) async -> Response {
+    /// `client`: the presence of the request's client, whose going away cancels the
+    /// request's database work (nil: nothing to watch).
+    private func answer(_ request: Request, client: ClientPresence?) async -> Response {
         do {
-            return try await route(request)
+            return try await route(request, client: client)
         } catch let failure as APIFailure {
             return Self.response(failure)
         } catch let bad as BadRequest {
@@ -43,7 +44,7 @@ struct APIResponder: HTTPResponder {
         }
     }
 
-    private func route(_ request: Request) async throws -> Response {
+    private func route(_ request: Request, client: ClientPresence?) async throws -> Response {
         let target = try Self.target(of: request.uri.path)
         let method = request.method
         let isRead = method == .get || method == .head
@@ -52,7 +53,7 @@ struct APIResponder: HTTPResponder {
             guard isRead else { throw APIFailure.methodNotAllowed(method, allow: "GET, HEAD") }
             try await authorize(request, .overview)
             let (query, page, resultsPerPage) = try Self.search(of: request, for: resource)
-            let body = try await pool.withConnection(retryOnLostConnection: true) { connection in
+            let body = try await pool.withConnection(retryOnLostConnection: true, client: client) { connection in
                 try ResourceStore(resource: resource, connection: connection)
                     .search(query, page: page, resultsPerPage: resultsPerPage)
             }
@@ -61,7 +62,7 @@ struct APIResponder: HTTPResponder {
         let allow = resource.deletePermission == nil ? "GET, HEAD" : "GET, HEAD, DELETE"
         if isRead {
             try await authorize(request, .overview)
-            let body = try await pool.withConnection(retryOnLostConnection: true) { connection in
+            let body = try await pool.withConnection(retryOnLostConnection: true, client: client) { connection in
                 try ResourceStore(resource: resource, connection: connection).object(id: id)
             }
             guard let body else { throw APIFailure(status: .notFound, message: "No \(resource.name) with id \(id)") }
@@ -71,7 +72,7 @@ struct APIResponder: HTTPResponder {
             throw APIFailure.methodNotAllowed(method, allow: allow)
         }
         try await authorize(request, needed)
-        let deleted = try await pool.withConnection(retryOnLostConnection: true) { connection in
+        let deleted = try await pool.withConnection(retryOnLostConnection: true, client: client) { connection in
             try ResourceStore(resource: resource, connection: connection).delete(id: id)
         }
         guard deleted else { throw APIFailure(status: .notFound, message: "No \(resource.name) with id \(id)") }
@@ -127,7 +128,7 @@ struct APIResponder: HTTPResponder {
 
     /// `/v1/<resource>` or `/v1/<resource>/<id>` (a trailing slash allowed); else 404.
     static func target(of path: String) throws(APIFailure) -> Target {
-        var parts = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        var parts = QueryString.split(path, separator: "/", omittingEmptySubsequences: false).dropFirst()
         if parts.last == "" { parts = parts.dropLast() }
         guard parts.count == 2 || parts.count == 3, parts.first == "v1",
               let resource = Resource.all[String(parts[parts.startIndex + 1])]
@@ -141,19 +142,17 @@ struct APIResponder: HTTPResponder {
     }
 
     /// A JSON response; for `HEAD` the headers of the same `GET` answer, without the body.
-    static func json(_ status: HTTPResponse.Status, _ body: String, head: Bool = false) -> Response {
+    static func json(_ status: HTTPResponse.Status, _ body: ByteBuffer, head: Bool = false) -> Response {
         var headers: HTTPFields = [.contentType: "application/json"]
         if head {
-            headers[.contentLength] = String(body.utf8.count)
+            headers[.contentLength] = String(body.readableBytes)
             return Response(status: status, headers: headers, body: .init())
         }
-        var buffer = ByteBuffer()
-        buffer.writeString(body)
-        return Response(status: status, headers: headers, body: .init(byteBuffer: buffer))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: body))
     }
 
     static func response(_ failure: APIFailure) -> Response {
-        var response = json(failure.status, JSONWriter.message(failure.message))
+        var response = json(failure.status, ByteBuffer(string: JSONWriter.message(failure.message)))
         if let allow = failure.allow { response.headers[.allow] = allow }
         if let retryAfter = failure.retryAfter { response.headers[.retryAfter] = String(retryAfter) }
         return response
@@ -165,13 +164,40 @@ struct APIResponder: HTTPResponder {
 enum QueryString {
     static func parse(_ query: String?) -> [String: String] {
         var result: [String: String] = [:]
-        for pair in (query ?? "").split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+        for pair in split(query ?? "", separator: "&") {
+            let parts = split(pair, separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             let name = decode(parts[0])
             let value = parts.count > 1 ? decode(parts[1]) : ""
             if result[name] == nil { result[name] = value }
         }
         return result
+    }
+
+    /// `text.split(separator:maxSplits:omittingEmptySubsequences:)` with an ASCII
+    /// separator, the same pieces: for ASCII text (nearly every URL) found among the bytes,
+    /// without Swift's character-by-character walk; else by characters (a separator joined to
+    /// a combining mark is no separator there).
+    static func split(_ text: some StringProtocol, separator: Unicode.Scalar, maxSplits: Int = .max,
+                      omittingEmptySubsequences: Bool = true) -> [Substring] {
+        let text = Substring(text)
+        let utf8 = text.utf8
+        guard utf8.allSatisfy({ $0 < 0x80 }) else {
+            return text.split(separator: Character(separator), maxSplits: maxSplits,
+                              omittingEmptySubsequences: omittingEmptySubsequences)
+        }
+        let byte = UInt8(separator.value)
+        var pieces: [Substring] = []
+        var start = utf8.startIndex
+        var i = start
+        while i != utf8.endIndex, pieces.count < maxSplits {
+            if utf8[i] == byte {
+                if !omittingEmptySubsequences || start != i { pieces.append(text[start..<i]) }
+                start = utf8.index(after: i)
+            }
+            i = utf8.index(after: i)
+        }
+        if !omittingEmptySubsequences || start != utf8.endIndex { pieces.append(text[start...]) }
+        return pieces
     }
 
     /// `+` as a space and `%XX` as the byte XX, in one pass over the bytes; a `%` without two

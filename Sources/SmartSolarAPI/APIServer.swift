@@ -62,6 +62,9 @@ public struct APIServer: Sendable {
         try await pool.withConnection { connection in try Self.checkSchema(on: connection) }
         let requestedPort = configuration.port
         let logger = self.logger
+        let wrapped = logger.handler
+        var requestLogger = Logger(label: logger.label) { _ in StoredMetadataLogHandler(wrapping: wrapped) }
+        requestLogger.logLevel = logger.logLevel
         let responder = APIResponder(pool: pool, tokens: TokenCache(lifetime: configuration.tokenCacheSeconds),
                                      statementTimeoutMs: configuration.limits.statementTimeoutMs, logger: logger)
         let idle = configuration.idleTimeout.components
@@ -76,7 +79,7 @@ public struct APIServer: Sendable {
                 logger.info("listening", metadata: ["port": "\(port)"])
                 await onListening(port)
             },
-            logger: logger)
+            logger: requestLogger)
         if handleSignals {
             try await app.runService()
         } else {
@@ -95,5 +98,47 @@ public struct APIServer: Sendable {
         for table in ["api_token", "product_migration_history", "rtc_connection_history"] {
             _ = try connection.query("SELECT 1 FROM \(table) LIMIT 0")
         }
+    }
+}
+
+/// Forwards to another handler, keeping the metadata set on it to itself until a line is
+/// logged: Hummingbird sets a request id on its logger for every request, and swift-log's
+/// default handler renders all its metadata as text on every such set, mostly for nothing.
+struct StoredMetadataLogHandler: LogHandler {
+    private var wrapped: any LogHandler
+    /// Metadata set through this handler, merged into each event's (the event's own win).
+    private var stored: Logger.Metadata = [:]
+
+    init(wrapping handler: any LogHandler) {
+        wrapped = handler
+    }
+
+    var logLevel: Logger.Level {
+        get { wrapped.logLevel }
+        set { wrapped.logLevel = newValue }
+    }
+
+    var metadataProvider: Logger.MetadataProvider? {
+        get { wrapped.metadataProvider }
+        set { wrapped.metadataProvider = newValue }
+    }
+
+    var metadata: Logger.Metadata {
+        get { wrapped.metadata.merging(stored) { $1 } }
+        set {
+            stored = newValue
+            if !wrapped.metadata.isEmpty { wrapped.metadata = [:] }
+        }
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { stored[key] ?? wrapped[metadataKey: key] }
+        set { stored[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var event = event
+        if !stored.isEmpty { event.metadata = stored.merging(event.metadata ?? [:]) { $1 } }
+        wrapped.log(event: event)
     }
 }

@@ -71,14 +71,6 @@ final class ClientPresence: @unchecked Sendable {
         }
         for callback in pending { callback() }
     }
-
-    /// Runs `work` in a task of its own that is cancelled when the client goes away.
-    func cancellingWhenGone<T: Sendable>(_ work: @escaping @Sendable () async -> T) async -> T {
-        let task = Task { await work() }
-        let id = onGone { task.cancel() }
-        defer { remove(id) }
-        return await task.value
-    }
 }
 
 /// A channel handler (after HTTP decoding) that tracks the client's presence and gives the

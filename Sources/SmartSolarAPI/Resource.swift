@@ -28,6 +28,16 @@ public struct Resource: Sendable {
     public let columns: [Column]
     /// The permission `DELETE` of one object needs, or nil when `DELETE` is not allowed (405).
     public let deletePermission: Permission?
+    /// The columns' JSON keys, quoted once (`ResponseBody`).
+    let rowKeys: RowKeys
+
+    init(name: String, primaryKey: String, columns: [Column], deletePermission: Permission?) {
+        self.name = name
+        self.primaryKey = primaryKey
+        self.columns = columns
+        self.deletePermission = deletePermission
+        rowKeys = RowKeys(columns)
+    }
 
     public func column(named name: String) -> Column? {
         columns.first { $0.name == name }

@@ -1,14 +1,15 @@
+import NIOCore
 import PostgresClient
 import TelemetryCore
 
 /// The database side of the endpoints: each function runs on one connection (inside a
-/// pool slot) and returns the JSON text of the response body.
+/// pool slot) and returns the JSON response body (`ResponseBody`).
 struct ResourceStore {
     let resource: Resource
     let connection: PostgresConnection
 
     /// `GET /v1/<resource>`: the list document, or one object when `query.single`.
-    func search(_ query: SearchQuery, page: Int, resultsPerPage: Int) throws -> String {
+    func search(_ query: SearchQuery, page: Int, resultsPerPage: Int) throws -> ByteBuffer {
         let compiler = SQLCompiler(resource: resource, query: query)
         if query.single { return try single(compiler, query) }
         let fetch = PageWindow.fetch(offset: query.offset, limit: query.limit, page: page, resultsPerPage: resultsPerPage)
@@ -27,40 +28,34 @@ struct ResourceStore {
         }
         let window = PageWindow(matching: matching, offset: query.offset, limit: query.limit,
                                 page: page, resultsPerPage: resultsPerPage)
-        var w = JSONWriter(style: .inline)
-        w.object { w in
-            w.member("num_results", window.numResults)
-            w.key("objects")
-            w.array { w in
-                if let rows {
-                    for row in rows { write(row, into: &w) }
-                }
-            }
-            w.member("page", window.page)
-            w.member("total_pages", window.totalPages)
+        var body = ResponseBody(capacity: 256 + (rows?.count ?? 0) * 320)
+        if let rows {
+            body.writeList(rows, of: resource, window: window)
+        } else {
+            body.writeList(EmptyCollection(), of: resource, window: window)
         }
-        return w.output
+        return body.buffer
     }
 
     /// Flask-Restless's `single`: exactly one matching row, else 400.
-    private func single(_ compiler: SQLCompiler, _ query: SearchQuery) throws -> String {
+    private func single(_ compiler: SQLCompiler, _ query: SearchQuery) throws -> ByteBuffer {
         let available = query.limit.map { min($0, 2) } ?? 2
         let rows = available == 0 ? nil : try connection.query(compiler.pageStatement(offset: query.offset ?? 0, limit: available))
         guard let rows, !rows.isEmpty else { throw BadRequest("No result found") }
         guard rows.count == 1 else { throw BadRequest("Multiple results found") }
-        var w = JSONWriter(style: .inline)
-        write(rows[0], into: &w)
-        return w.output
+        var body = ResponseBody()
+        body.writeObject(rows[0], of: resource)
+        return body.buffer
     }
 
     /// `GET /v1/<resource>/<id>`: the object, or nil when there is no such id.
-    func object(id: Int64) throws -> String? {
+    func object(id: Int64) throws -> ByteBuffer? {
         let rows = try connection.queryPrepared(
             "SELECT \(resource.selectList) FROM \(resource.table) WHERE \(resource.primaryKey) = $1::bigint", [.int(id)])
         guard let row = rows.first else { return nil }
-        var w = JSONWriter(style: .inline)
-        write(row, into: &w)
-        return w.output
+        var body = ResponseBody()
+        body.writeObject(row, of: resource)
+        return body.buffer
     }
 
     /// `DELETE /v1/<resource>/<id>`, durably committed before 204: false when there is no such id.
@@ -72,30 +67,35 @@ struct ResourceStore {
         }
     }
 
-    /// One row as a JSON object: every column, in table order; datetimes as
-    /// `YYYY-MM-DD HH:MM:SS`; NULL as null.
-    func write(_ row: PostgresRow, into w: inout JSONWriter) {
-        w.object { w in
-            for (i, column) in resource.columns.enumerated() {
-                w.key(column.name)
-                switch column.kind {
-                case .integer: w.value(row.int64(i))
-                case .text: w.value(row.string(i))
-                case .timestamp: w.value(row.string(i).flatMap(Self.apiTimestamp))
-                }
-            }
-        }
-    }
-
     /// PostgreSQL's text of a `timestamp` (DateStyle ISO) as the API prints it,
     /// `YYYY-MM-DD HH:MM:SS`: its first 19 characters when it has the plain shape (a
     /// four-digit year, then at most a fraction, which is cut as `UTCTime.format` truncates
     /// it), else through `UTCTime` (nil for `infinity`, BC dates, what has no microsecond).
     /// Same text either way; the plain shape, nearly every value, needs no parsing.
     static func apiTimestamp(_ text: String) -> String? {
+        switch plainTimestampShape(text) {
+        case .exact: text
+        case .withFraction: String(text.prefix(19))
+        case .other: UTCTime.parseMicros(text).map { UTCTime.format(micros: $0, .api) }
+        }
+    }
+
+    enum TimestampShape {
+        /// `YYYY-MM-DD HH:MM:SS`: printed as it is.
+        case exact
+        /// `YYYY-MM-DD HH:MM:SS.f...`: printed as its first 19 characters.
+        case withFraction
+        /// Anything else (`infinity`, BC dates, five-digit years): parsed.
+        case other
+    }
+
+    /// The shape of PostgreSQL's text of a `timestamp`, read in one pass over its bytes.
+    static func plainTimestampShape(_ text: String) -> TimestampShape {
+        let bytes = text.utf8.span
         var count = 0
         var plain = true
-        for byte in text.utf8 {
+        while count < bytes.count {
+            let byte = bytes[count]
             let isDigit = byte >= 0x30 && byte <= 0x39
             switch count {
             case 4, 7: plain = byte == 0x2D  // -
@@ -107,9 +107,9 @@ struct ResourceStore {
             if !plain { break }
             count += 1
         }
-        if plain, count == 19 { return text }
-        if plain, count > 20 { return String(text.prefix(19)) }
-        return UTCTime.parseMicros(text).map { UTCTime.format(micros: $0, .api) }
+        if plain, count == 19 { return .exact }
+        if plain, count > 20 { return .withFraction }
+        return .other
     }
 }
 

@@ -2,7 +2,9 @@ import PostgresClient
 import TelemetryCore
 
 /// SQL text with its parameters. Invariant: `sql` holds only whitelisted identifiers,
-/// fixed keywords and `$n` placeholders; every value from a request is in `parameters`.
+/// fixed keywords, `$n` placeholders and the numbers of a page statement's `LIMIT` and zero
+/// `OFFSET` (integers the server computed, printed by Swift); every value from a request
+/// is in `parameters`.
 public struct CompiledSQL: Sendable, Hashable {
     public var sql: String
     public var parameters: [PostgresValue]
@@ -45,13 +47,19 @@ public struct SQLCompiler: Sendable {
     }
 
     /// The rows `offset ..< offset + limit` of the ordered result, every column.
+    ///
+    /// The `LIMIT` (at most `PageWindow.maxResultsPerPage + 1` for a page) and an `OFFSET` of
+    /// 0 are written as numbers, other offsets bound: PostgreSQL plans a `LIMIT $n` or
+    /// `OFFSET $n` of unknown value as if it kept a tenth of the rows, so a prepared page
+    /// statement never found its generic plan as cheap as a custom one and was planned again
+    /// on every execution; with both known, the first pages (most requests) are planned
+    /// once a connection, and a few hundred texts at most are added to the statement cache.
     public func pageStatement(offset: Int, limit: Int) throws(BadRequest) -> CompiledSQL {
         var parameters = ParameterList()
         let source = try self.source(&parameters)
-        let limitPlaceholder = parameters.bind(.int(Int64(limit)), as: "bigint")
-        let offsetPlaceholder = parameters.bind(.int(Int64(offset)), as: "bigint")
+        let offsetText = offset == 0 ? "0" : parameters.bind(.int(Int64(offset)), as: "bigint")
         let sql = "SELECT \(resource.selectList) FROM \(source) ORDER BY \(orderList())"
-            + " LIMIT \(limitPlaceholder) OFFSET \(offsetPlaceholder)"
+            + " LIMIT \(limit) OFFSET \(offsetText)"
         return CompiledSQL(sql: sql, parameters: parameters.values)
     }
 

@@ -71,13 +71,25 @@ import Testing
         #expect(query.limit == 5 && query.offset == 2 && query.single)
         let sql = try SQLCompiler(resource: rtc, query: query).pageStatement(offset: 3, limit: 4).sql
         #expect(sql.contains("SELECT DISTINCT ON (product_imei)"))
-        #expect(sql.hasSuffix("ORDER BY connection_status_time DESC, rtc_connection_history_id ASC LIMIT $1::bigint OFFSET $2::bigint"))
+        #expect(sql.hasSuffix("ORDER BY connection_status_time DESC, rtc_connection_history_id ASC LIMIT 4 OFFSET $1::bigint"))
+    }
+
+    /// A page's LIMIT and a zero OFFSET are numbers (PostgreSQL can then plan a prepared page
+    /// once); any other offset, like every value from the request, is a parameter.
+    @Test func pageLimitAndZeroOffsetAreNumbers() throws {
+        let query = try SearchQuery(json: #"{"filters": [{"name": "product_imei", "op": "==", "val": "1"}]}"#, for: rtc)
+        let first = try SQLCompiler(resource: rtc, query: query).pageStatement(offset: 0, limit: 11)
+        #expect(first.sql.hasSuffix("ORDER BY rtc_connection_history_id ASC LIMIT 11 OFFSET 0"))
+        #expect(first.parameters == [.text("1")])
+        let later = try SQLCompiler(resource: rtc, query: query).pageStatement(offset: 9_223_372_036_854_775_807, limit: 101)
+        #expect(later.sql.hasSuffix("LIMIT 101 OFFSET $2::bigint"))
+        #expect(later.parameters == [.text("1"), .int(9_223_372_036_854_775_807)])
     }
 
     @Test func equalityWithNullIsANullTest() throws {
         let compiled = try compile(#"{"filters": [{"name": "connection_status_info", "op": "==", "val": null}]}"#)
         #expect(compiled.sql.contains("WHERE connection_status_info IS NULL"))
-        #expect(compiled.parameters.count == 2)  // only limit and offset
+        #expect(compiled.parameters.isEmpty)  // limit and a zero offset are numbers in the text
     }
 
     @Test(arguments: [

@@ -11,15 +11,7 @@ struct LimitsTests {
 
     func withServer(_ label: String, poolSize: Int = 4, configure: (inout APIServerConfiguration) -> Void = { _ in },
                     _ body: (LiveAPI) async throws -> Void) async throws {
-        let api = try await LiveAPI.start(label: label, poolSize: poolSize, configure: configure)
-        do {
-            try RTCSeed.insertAll(on: api.sql)
-            try await body(api)
-        } catch {
-            await api.stop()
-            throw error
-        }
-        await api.stop()
+        try await LiveAPI.withSeeded(label, poolSize: poolSize, configure: configure, body)
     }
 
     static func deep(_ levels: Int) -> String {

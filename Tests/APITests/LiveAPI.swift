@@ -69,6 +69,22 @@ final class LiveAPI: @unchecked Sendable {  // used by one test task at a time
         return LiveAPI(database: database, sql: sql, port: port, server: task)
     }
 
+    /// A server on a fresh database seeded with `RTCSeed`'s rows, for the length of `body`;
+    /// stopped whether `body` returns or throws.
+    static func withSeeded(_ label: String, poolSize: Int = 4,
+                           configure: (inout APIServerConfiguration) -> Void = { _ in },
+                           _ body: (LiveAPI) async throws -> Void) async throws {
+        let api = try await start(label: label, poolSize: poolSize, configure: configure)
+        do {
+            try RTCSeed.insertAll(on: api.sql)
+            try await body(api)
+        } catch {
+            await api.stop()
+            throw error
+        }
+        await api.stop()
+    }
+
     func stop() async {
         server.cancel()
         _ = await server.result

@@ -11,15 +11,7 @@ struct ServerTests {
     static let pmh = "/v1/product_migration_history"
 
     func withServer(_ label: String, tokenCacheSeconds: Double = 5, _ body: (LiveAPI) async throws -> Void) async throws {
-        let api = try await LiveAPI.start(label: label) { $0.tokenCacheSeconds = tokenCacheSeconds }
-        do {
-            try RTCSeed.insertAll(on: api.sql)
-            try await body(api)
-        } catch {
-            await api.stop()
-            throw error
-        }
-        await api.stop()
+        try await LiveAPI.withSeeded(label, configure: { $0.tokenCacheSeconds = tokenCacheSeconds }, body)
     }
 
     @Test func listAndObjectDocuments() async throws {

@@ -38,40 +38,11 @@ struct ProcessTests {
         defer { db.drop() }
         let tool = Tool(db: db)
         try tool.prepare(products: products)
-        var rng = SeededRandom(seed: 99)
-        var killedMidRun = 0
-        var rounds = 0
-        var pace = 1.0
-        // Kills that land mid-run, at moments spread over the whole run (connection,
-        // early and late dumps, commits); a round whose run finished first is tried again
-        // earlier. Each round starts from empty and is run again to the end after the kill.
-        while killedMidRun < kills && rounds < 3 * kills {
-            rounds += 1
-            try db.psql("TRUNCATE telemetry, product_migration_history, migrate_dump, migrate_run")
-            let delay = pace * duration * (Double(killedMidRun) + Double.random(in: 0..<1, using: &rng)) / Double(kills + 1)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: Package.executable)
-            process.arguments = ["nightly", "--dumps", dir.path, "--database-url", db.url, "--report", "json"]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            Thread.sleep(forTimeInterval: delay)
-            if process.isRunning {
-                kill(process.processIdentifier, SIGKILL)
-                killedMidRun += 1
-            } else {
-                pace *= 0.8  // runs got faster than the timed one (a machine less loaded): aim earlier
-            }
-            process.waitUntilExit()
-            // A killed run leaves only whole dumps behind: never a row above its watermark.
-            let orphans = try db.psql("""
-                SELECT count(*) FROM telemetry t LEFT JOIN product_migration_history h USING (product_imei)
-                WHERE h.product_imei IS NULL OR t.time > h.latest_migration_timestamp
-                """)
-            #expect(orphans.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+        let (killedMidRun, rounds) = try killRounds(kills: kills, duration: duration, seed: 99, db: db,
+                                                    start: { [try startNightly(dir, on: db, ["--report", "json"])] }) { round, delay in
             let (rerun, _) = try tool.nightly(dir)
             #expect(rerun.status == 0, "\(rerun.stderr)")
-            try expectState(db, equals: model.state, "round \(rounds), killed after \(delay) s")
+            try expectState(db, equals: model.state, "round \(round), killed after \(delay) s")
         }
         #expect(killedMidRun == kills, "only \(killedMidRun) kills landed mid-run in \(rounds) rounds")
         let runs = try db.psql("SELECT count(*) FILTER (WHERE status = 'running') FROM migrate_run")

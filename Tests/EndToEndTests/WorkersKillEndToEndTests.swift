@@ -27,15 +27,7 @@ struct WorkersKillEndToEndTests {
         let tool = Tool(db: db)
         try tool.prepare(products: set.products)
         func start() throws -> [Process] {
-            try processes.map { arguments in
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: Package.executable)
-                process.arguments = ["nightly", "--dumps", dir.path, "--database-url", db.url] + arguments
-                process.standardOutput = FileHandle.nullDevice
-                process.standardError = FileHandle.nullDevice
-                try process.run()
-                return process
-            }
+            try processes.map { try startNightly(dir, on: db, $0) }
         }
         // The uninterrupted split run, timed, against which kills are spread.
         let began = Date()
@@ -46,37 +38,16 @@ struct WorkersKillEndToEndTests {
         try expectState(db, equals: model.state)
         #expect(duration > 0.3, "a run long enough to be killed midway (\(duration) s)")
 
-        var rng = SeededRandom(seed: 77)
-        var killedMidRun = 0
-        var rounds = 0
-        var pace = 1.0
-        while killedMidRun < kills && rounds < 3 * kills {
-            rounds += 1
-            try db.psql("TRUNCATE telemetry, product_migration_history, migrate_dump, migrate_run")
-            let delay = pace * duration * (Double(killedMidRun) + Double.random(in: 0..<1, using: &rng)) / Double(kills + 1)
-            let running = try start()
-            Thread.sleep(forTimeInterval: delay)
-            var killed = false
-            for process in running where process.isRunning {
-                kill(process.processIdentifier, SIGKILL)
-                killed = true
-            }
-            if killed { killedMidRun += 1 } else { pace *= 0.8 }
-            running.forEach { $0.waitUntilExit() }
-            let orphans = try db.psql("""
-                SELECT count(*) FROM telemetry t LEFT JOIN product_migration_history h USING (product_imei)
-                WHERE h.product_imei IS NULL OR t.time > h.latest_migration_timestamp
-                """)
-            #expect(orphans.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "round \(rounds)")
-            if rounds % 4 == 0 {
+        let (killedMidRun, rounds) = try killRounds(kills: kills, duration: duration, seed: 77, db: db, start: start) { round, delay in
+            if round % 4 == 0 {
                 let (rerun, _) = try tool.nightly(dir, ["--workers", "1"])
                 #expect(rerun.status == 0, "\(rerun.stderr)")
             } else {
                 let rerun = try start()
                 rerun.forEach { $0.waitUntilExit() }
-                #expect(rerun.allSatisfy { $0.terminationStatus == 0 }, "round \(rounds)")
+                #expect(rerun.allSatisfy { $0.terminationStatus == 0 }, "round \(round)")
             }
-            try expectState(db, equals: model.state, "round \(rounds), killed after \(delay) s")
+            try expectState(db, equals: model.state, "round \(round), killed after \(delay) s")
         }
         #expect(killedMidRun == kills, "only \(killedMidRun) kills landed mid-run in \(rounds) rounds")
         let last = try start()  // each unit's next run marks its killed runs aborted

@@ -53,11 +53,4 @@ struct ProductTally {
     func forEachFieldAtLatest(_ id: Int32, _ body: (Int) -> Void) {
         if tracksFields { fields.forEach(in: id, body) }
     }
-
-    /// The names of the fields at a touched product's latest time, in order of first sight.
-    func fieldsAtLatest(_ id: Int32) -> [String] {
-        var names: [String] = []
-        forEachFieldAtLatest(id) { names.append(fieldNames.name($0)) }
-        return names
-    }
 }

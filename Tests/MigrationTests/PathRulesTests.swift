@@ -92,3 +92,12 @@ import Testing
         #expect(rows == ["1 c 12", "2 x 3"])
     }
 }
+
+extension ProductTally {
+    /// The names of the fields at a touched product's latest time, in order of first sight.
+    fileprivate func fieldsAtLatest(_ id: Int32) -> [String] {
+        var names: [String] = []
+        forEachFieldAtLatest(id) { names.append(fieldNames.name($0)) }
+        return names
+    }
+}

@@ -264,10 +264,12 @@ final class EventPipeline: @unchecked Sendable {
         condition.lock()
         if spareEvents.count < limit {
             spareEvents.append(events)
+            // Our reference goes before the lock does: the thread that takes the array then
+            // holds the only one and empties it in place, instead of copying it first.
             events = []
         }
         condition.unlock()
-        events = []
+        events = []  // no room among the spares: its events are destroyed here
     }
 
     /// Stops every thread of the pipeline and waits until none touches the chunks any more.

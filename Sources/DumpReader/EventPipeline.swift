@@ -109,41 +109,26 @@ final class EventPipeline: @unchecked Sendable {
 
     private func cut() {
         let scanner = RecordScanner(maxLineBytes: options.maxLineBytes, chunkSize: options.chunkSize)
-        var csv = EventMaker(file: file, options: options)
-        var context = LineProtocolParser(options: options)
-        var block = takeBlock()
-        var batch = EventBatch(events: takeEvents(), consumed: 0, format: nil)
+        var cutting = Cutting(file: file, options: options, block: takeBlock(), events: takeEvents())
         var failure: DumpError?
-
-        func take(_ record: Record) throws {
-            if scanner.format == .csv {
-                try csv.handle(record, format: .csv) { event in
-                    batch.events.append(event)
-                    if batch.events.count == 4096 { try hand(&batch, format: .csv) }
-                }
-                return
-            }
-            if block.records.isEmpty { block.context = context.context }
-            block.records.append((block.bytes.count, record.bytes.count, record.line, record.tooLong))
-            block.bytes.append(contentsOf: record.bytes)
-            if !record.tooLong { _ = context.preamble(record.bytes) }
-            if block.bytes.count >= blockBytes || block.records.count >= 4096 { try hand(&block) }
-        }
-
         do {
             do {
                 while let chunk = try chunks.next() {
                     defer { chunks.recycle(chunk) }
-                    block.consumed = chunk.consumed
-                    batch.consumed = chunk.consumed
-                    try scanner.feed(UnsafeRawBufferPointer(rebasing: chunk.bytes[..<chunk.count]), take)
+                    cutting.block.consumed = chunk.consumed
+                    cutting.batch.consumed = chunk.consumed
+                    // A closure, not a local function: its captures then stay on the stack,
+                    // where a function value's would be boxed and each access checked at run time.
+                    try scanner.feed(UnsafeRawBufferPointer(rebasing: chunk.bytes[..<chunk.count])) {
+                        try cutting.take($0, format: scanner.format, pipeline: self)
+                    }
                 }
-                try scanner.finish(take)
+                try scanner.finish { try cutting.take($0, format: scanner.format, pipeline: self) }
             } catch let error as DumpError {
                 failure = error
             }
-            if !block.records.isEmpty { try hand(&block) }
-            if !batch.events.isEmpty { try hand(&batch, format: .csv) }
+            if !cutting.block.records.isEmpty { try hand(&cutting.block) }
+            if !cutting.batch.events.isEmpty { try hand(&cutting.batch, format: .csv) }
         } catch {
             // Cancelled: the reader stopped listening.
         }
@@ -153,6 +138,37 @@ final class EventPipeline: @unchecked Sendable {
         cutDone = true
         condition.broadcast()
         condition.unlock()
+    }
+
+    /// What the cutting thread builds: the block of line-protocol records it fills, the export
+    /// context the records so far left, and for CSV its parser and the batch of events.
+    private struct Cutting {
+        var block: RecordBlock
+        var context: LineProtocolParser
+        var csv: EventMaker
+        var batch: EventBatch
+
+        init(file: String, options: ReaderOptions, block: RecordBlock, events: [DumpEvent]) {
+            self.block = block
+            context = LineProtocolParser(options: options)
+            csv = EventMaker(file: file, options: options)
+            batch = EventBatch(events: events, consumed: 0, format: nil)
+        }
+
+        mutating func take(_ record: Record, format: DumpFormat?, pipeline: EventPipeline) throws {
+            if format == .csv {
+                try csv.handle(record, format: .csv) { event in
+                    batch.events.append(event)
+                    if batch.events.count == 4096 { try pipeline.hand(&batch, format: .csv) }
+                }
+                return
+            }
+            if block.records.isEmpty { block.context = context.context }
+            block.records.append((block.bytes.count, record.bytes.count, record.line, record.tooLong))
+            block.bytes.append(contentsOf: record.bytes)
+            if !record.tooLong { _ = context.preamble(record.bytes) }
+            if block.bytes.count >= pipeline.blockBytes || block.records.count >= 4096 { try pipeline.hand(&block) }
+        }
     }
 
     /// Waits until fewer than `limit` blocks and batches are in flight; throws when cancelled.

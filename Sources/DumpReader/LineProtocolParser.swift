@@ -90,6 +90,11 @@ struct LineProtocolParser {
     /// the record holds none. The only part of parsing that changes `context`, so running it
     /// alone over records follows the context as `parse` would.
     mutating func preamble(_ p: UnsafeBufferPointer<UInt8>) -> Int? {
+        // Nearly every record is a data line, and its first byte says so.
+        if let first = p.first, first != space, first != tab, first != hash,
+           first != 0x43, first != 0x73 {  // `C`REATE DATABASE, `s`kipped missing file
+            return 0
+        }
         var i = 0
         let n = p.count
         while true {
@@ -164,14 +169,17 @@ struct LineProtocolParser {
     private static func scanName(_ p: UnsafeBufferPointer<UInt8>, _ i: inout Int, stopAtEquals: Bool) -> Bool {
         var escaped = false
         let n = p.count
+        // The bytes that can end a name or escape, as bits of a mask over 0-63 (backslash is 92).
+        let stops: UInt64 = 1 << UInt64(space) | 1 << UInt64(comma) | (stopAtEquals ? 1 << UInt64(equals) : 0)
         while i < n {
             let b = p[i]
-            if b == backslash, i + 1 < n {
+            if b < 64 {
+                if stops >> UInt64(b) & 1 != 0 { break }
+            } else if b == backslash, i + 1 < n {
                 escaped = true
                 i += 2
                 continue
             }
-            if b == comma || b == space || (stopAtEquals && b == equals) { break }
             i += 1
         }
         return escaped
@@ -382,9 +390,16 @@ struct LineProtocolParser {
         while i < n, p[i] == space { i += 1 }
         if i == n { return .malformed(column: n + 1, reason: "missing timestamp") }
         let timeStart = i
-        while i < n, p[i] != space, p[i] != tab { i += 1 }
+        // Mostly the timestamp is the rest of the record: parsed at once, without a search for its end.
+        var parsed = Numbers.int64(UnsafeBufferPointer(rebasing: p[timeStart..<n]))
+        if parsed != nil {
+            i = n
+        } else {
+            while i < n, p[i] != space, p[i] != tab { i += 1 }
+            parsed = Numbers.int64(UnsafeBufferPointer(rebasing: p[timeStart..<i]))
+        }
         let timeBytes = UnsafeBufferPointer(rebasing: p[timeStart..<i])
-        guard let raw = Numbers.int64(timeBytes) else {
+        guard let raw = parsed else {
             let reason = Numbers.isIntegerLiteral(timeBytes) ? "timestamp out of range" : "invalid timestamp"
             return .malformed(column: timeStart + 1, reason: reason)
         }

@@ -60,4 +60,20 @@ enum LineProtocolWriter {
             #expect(result?.points.last?.line == 3 + newlines)
         }
     }
+
+    /// Timestamps and integer values are read eight digits at a time; whatever the bytes, the
+    /// outcome is what `Int64(_:)` says. The alphabet is mostly digits, so that long runs come
+    /// up, with the bytes next to the digits (`/` and `:` to `?`) and `-` in between.
+    @Test func integersParseAsInt64Does() async {
+        let alphabet = Array(String(repeating: "0123456789", count: 6) + "-/:;<=>?") as [Character]
+        let token = Gen<Character?>.element(of: alphabet).map { $0! }.string(of: 1...24)
+        await propertyCheck(count: 400, input: token) { token in
+            let result = try? parse("m,product_imei=1 f=\(token)i 1\nm,product_imei=1 f=1i \(token)\n",
+                                    options: ReaderOptions(measurement: "m"))
+            let expected = Int64(token)
+            #expect(result?.points.first { $0.line == 1 }?.value == expected.map { .integer($0) })
+            #expect(result?.points.first { $0.line == 2 }?.time == expected)
+            #expect(result?.rejects.count == (expected == nil ? 2 : 0))
+        }
+    }
 }

@@ -6,14 +6,21 @@ public enum IMEIKey {
     /// The key of `imei`; nil unless it is 1-15 ASCII digits.
     @inlinable
     public static func of(_ imei: String) -> UInt64? {
+        // Through the contiguous bytes: iterating `utf8` costs ten times as much a digit.
+        var imei = imei
+        return imei.withUTF8 { of($0) }
+    }
+
+    /// The key of the IMEI written as these bytes; nil unless they are 1-15 ASCII digits.
+    @inlinable
+    public static func of(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64? {
+        guard bytes.count >= 1, bytes.count <= 15 else { return nil }
         var value: UInt64 = 0
-        var length: UInt64 = 0
-        for byte in imei.utf8 {
+        for byte in bytes {
             let digit = byte &- 0x30
-            guard digit < 10, length < 15 else { return nil }
+            guard digit < 10 else { return nil }
             value = value &* 10 &+ UInt64(digit)
-            length &+= 1
         }
-        return length == 0 ? nil : value &* 16 &+ length
+        return value &* 16 &+ UInt64(bytes.count)
     }
 }

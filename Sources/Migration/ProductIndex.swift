@@ -1,4 +1,5 @@
 import DumpReader
+import TelemetryCore
 
 /// The run's products as dense ids (0..<count), read once from `product`, so that per-product
 /// state lives in arrays indexed by id rather than in dictionaries keyed by IMEI: a point

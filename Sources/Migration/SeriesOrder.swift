@@ -1,3 +1,5 @@
+import TelemetryCore
+
 /// Checks, point by point, that the times of every series (product, field) strictly
 /// increase in file order. When that holds for a whole dump, the dump repeats no
 /// (product_imei, field, time), so its rows can be counted without deduplicating them.

@@ -14,6 +14,9 @@ import TestSupport
         #expect(dumps.map { $0["read"] as? Int } == [75, 122, 96, 108, 12], "read counts every point, of any measurement")
         #expect(dumps.map { $0["malformed"] as? Int } == [0, 0, 0, 0, 5])
         #expect(dumps.map { $0["other_measurement"] as? Int } == [10, 0, 20, 0, 1])
+        // Distinct IMEIs of well-formed `telemetry` points (counted apart with zcat, grep and sort -u;
+        // the last dump's 17-digit IMEI is on a rejected line).
+        #expect(dumps.map { $0["products"] as? Int } == [5, 7, 5, 5, 5])
         #expect(dumps.map { $0["status"] as? String } == Array(repeating: "completed", count: 5))
         #expect(dumps[0]["compression"] as? String == "gzip (2 members)")
         let last = dumps[4]

@@ -1,5 +1,6 @@
 @testable import Migration
 import Testing
+import TelemetryCore
 
 /// The in-memory rules the fast paths rest on.
 @Suite struct PathRulesTests {

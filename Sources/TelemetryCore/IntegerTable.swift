@@ -2,27 +2,41 @@
 /// product ids), with open addressing and a multiplicative hash:
 /// one multiply and, mostly, one probe per lookup (a `Dictionary` seeds and runs SipHash).
 /// Invariant: an entry with `key == 0` is a free slot (stored keys are offset by one), and at most
-/// half of the slots are used.
-struct IntegerTable {
+/// half of the slots are used. Shared by the package's modules (the reader counts distinct
+/// IMEIs with it) and inlinable, so that a lookup costs no call.
+package struct IntegerTable {
     /// A key (offset by one) and its value side by side: a lookup touches one cache line.
-    private struct Entry {
-        var key: UInt64
-        var value: Int64
+    @usableFromInline
+    struct Entry {
+        @usableFromInline var key: UInt64
+        @usableFromInline var value: Int64
+
+        @inlinable
+        init(key: UInt64, value: Int64) {
+            self.key = key
+            self.value = value
+        }
     }
 
-    private var entries: [Entry]
-    private var shift: UInt64
-    private var used = 0
+    @usableFromInline var entries: [Entry]
+    @usableFromInline var shift: UInt64
+    @usableFromInline var used = 0
+
+    /// The number of keys held.
+    @inlinable
+    package var count: Int { used }
 
     /// A table that holds `capacity` keys before it first grows.
-    init(capacity: Int = 1 << 11) {
+    @inlinable
+    package init(capacity: Int = 1 << 11) {
         var bits: UInt64 = 12
         while 1 << bits < capacity * 2 { bits += 1 }
         entries = [Entry](repeating: Entry(key: 0, value: 0), count: 1 << bits)
         shift = 64 - bits
     }
 
-    subscript(key: UInt64) -> Int64? {
+    @inlinable
+    package subscript(key: UInt64) -> Int64? {
         get {
             let stored = key &+ 1
             var i = slot(stored)
@@ -46,12 +60,13 @@ struct IntegerTable {
         }
     }
 
-    @inline(__always)
-    private func slot(_ stored: UInt64) -> Int {
+    @inlinable @inline(__always)
+    func slot(_ stored: UInt64) -> Int {
         Int(truncatingIfNeeded: (stored &* 0x9E37_79B9_7F4A_7C15) >> shift)
     }
 
-    private mutating func grow() {
+    @usableFromInline
+    mutating func grow() {
         let old = entries
         entries = [Entry](repeating: Entry(key: 0, value: 0), count: old.count * 2)
         shift -= 1

@@ -30,24 +30,19 @@ struct Record {
 /// Invariant: `0 <= start <= searchFrom <= end <= capacity` and `end - start <= maxLineBytes + chunkSize`.
 final class RecordScanner {
     let maxLineBytes: Int
+    private(set) var format: DumpFormat?
     private let buffer: UnsafeMutablePointer<UInt8>
     private let capacity: Int
-    // `format` and the cursors below are read and written several times a record.
-    // `@exclusivity(unchecked)` drops the runtime's tracking of each access (a quarter of the
-    // cutting thread's work): a scanner is used by one thread, and what it calls out to (the
-    // record handler) at most reads `format`, so no two accesses ever conflict.
-    /// Set before the first record is handed on, never changed after (record handlers read it).
-    @exclusivity(unchecked) private(set) var format: DumpFormat?
-    @exclusivity(unchecked) private var start = 0
-    @exclusivity(unchecked) private var end = 0
-    @exclusivity(unchecked) private var searchFrom = 0
-    @exclusivity(unchecked) private var line = 1
-    @exclusivity(unchecked) private var skipping = false
+    private var start = 0
+    private var end = 0
+    private var searchFrom = 0
+    private var line = 1
+    private var skipping = false
     /// False until the start of the content has been checked for a UTF-8 byte order mark.
     private var bomChecked = false
     /// Quote search cache: no quote lies in `quoteSearched` except at `nextQuote` (its first one).
-    @exclusivity(unchecked) private var nextQuote: Int?
-    @exclusivity(unchecked) private var quoteSearched = 0..<0
+    private var nextQuote: Int?
+    private var quoteSearched = 0..<0
 
     init(maxLineBytes: Int, chunkSize: Int) {
         self.maxLineBytes = max(maxLineBytes, 16)

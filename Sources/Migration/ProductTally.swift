@@ -21,8 +21,16 @@ struct ProductTally {
         fields = FieldSets(count: tracksFields ? productCount : 0)
     }
 
+    /// The ordinal of `field` in `fieldNames` (a new one when the pass had not seen it).
+    mutating func ordinal(of field: String) -> Int { fieldNames.ordinal(of: field) }
+
     /// Counts one candidate; `inserted` when the pass has inserted it (or would).
     mutating func add(product id: Int32, field: String, time: Int64, inserted: Bool) {
+        add(product: id, fieldOrdinal: tracksFields ? ordinal(of: field) : 0, time: time, inserted: inserted)
+    }
+
+    /// `add(product:field:time:inserted:)` with the field's `ordinal(of:)` already known.
+    mutating func add(product id: Int32, fieldOrdinal: Int, time: Int64, inserted: Bool) {
         let i = Int(id)
         let latest = latestTimes[i]
         if latest == .min { touched.append(id) }
@@ -30,10 +38,10 @@ struct ProductTally {
             latestTimes[i] = time
             if tracksFields {
                 fields.removeAll(in: id)
-                fields.insert(fieldNames.ordinal(of: field), in: id)
+                fields.insert(fieldOrdinal, in: id)
             }
         } else if tracksFields, time == latest {
-            fields.insert(fieldNames.ordinal(of: field), in: id)
+            fields.insert(fieldOrdinal, in: id)
         }
         if inserted { insertedRows[i] += 1 }
     }

@@ -11,10 +11,12 @@ import TelemetryCore
 /// log turned into a hash table (`IntegerTable`). An export writes each product's lines
 /// together, so its dumps cost no hashing and only sequential memory traffic.
 ///
+/// A series is a product id and a field ordinal: the caller numbers the fields (one
+/// `FieldNames` for the whole dump, so that one field always has one ordinal).
+///
 /// Memory grows with the number of series in the dump (12 bytes each in the log, 32 in the
 /// table), not with its points.
 struct SeriesOrder {
-    private var fields = FieldNames()
     /// The current product and its series so far: field ordinal and latest time.
     private var currentProduct: Int32 = -1
     private var current: [(ordinal: UInt64, latest: Int64)] = []
@@ -28,9 +30,9 @@ struct SeriesOrder {
     private var table: IntegerTable?
 
     /// True when `time` is later than every earlier time of the series.
-    mutating func admit(product: Int32, field: String, time: Int64) -> Bool {
+    mutating func admit(product: Int32, fieldOrdinal: Int, time: Int64) -> Bool {
         if product != currentProduct { enter(product) }
-        let ordinal = UInt64(fields.ordinal(of: field))
+        let ordinal = UInt64(fieldOrdinal)
         if let i = current.firstIndex(where: { $0.ordinal == ordinal }) {
             guard time > current[i].latest else { return false }
             current[i].latest = time

@@ -93,7 +93,8 @@ struct CountedWrite {
         try store.stage { writer in
             try candidates.forEach { candidate in
                 let (product, field, time) = (candidate.product, candidate.point.field, candidate.time)
-                guard order.admit(product: product, field: field, time: time) else {
+                let ordinal = tally.ordinal(of: field)  // one lookup of the name serves both
+                guard order.admit(product: product, fieldOrdinal: ordinal, time: time) else {
                     throw StrategyRefused(description: "line \(candidate.point.line): times of \(candidate.point.imei) \(field) do not increase")
                 }
                 var inserted = true
@@ -108,7 +109,7 @@ struct CountedWrite {
                         inserted = false
                     }
                 }
-                tally.add(product: product, field: field, time: time, inserted: inserted)
+                tally.add(product: product, fieldOrdinal: ordinal, time: time, inserted: inserted)
             }
         }
         var lookedUpPresent = 0

@@ -6,8 +6,9 @@ import TelemetryCore
 @Suite struct PathRulesTests {
     @Test func seriesOrderAdmitsIncreasingTimesPerSeriesOnly() {
         var order = SeriesOrder()
+        var names = FieldNames()
         func admit(_ product: Int32, _ field: String, _ time: Int64) -> Bool {
-            order.admit(product: product, field: field, time: time)
+            order.admit(product: product, fieldOrdinal: names.ordinal(of: field), time: time)
         }
         #expect(admit(0, "voltage", 1))
         #expect(admit(0, "voltage", 2))
@@ -25,8 +26,9 @@ import TelemetryCore
 
     @Test func seriesOrderKeepsSeriesThatDoNotFitTheCompactLog() {
         var order = SeriesOrder()
+        var names = FieldNames()
         func admit(_ product: Int32, _ field: String, _ time: Int64) -> Bool {
-            order.admit(product: product, field: field, time: time)
+            order.admit(product: product, fieldOrdinal: names.ordinal(of: field), time: time)
         }
         let far: Int32 = 1 << 24  // past the log's 24-bit product ids
         let fields = (0..<300).map { "f\($0)" }  // past its 256 field ordinals

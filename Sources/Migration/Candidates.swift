@@ -128,12 +128,22 @@ private struct ProductLookup {
     private var watermark: Int64?
     private var unit: Int8 = 0
     private var selected = true
+    /// In a backfill, by product id: whether its selection takes the product, so that
+    /// `Classifier.selects(imei:)` (a hashed set of strings) is asked only of unknown IMEIs.
+    private let selectedIDs: [Bool]?
 
     init(products: ProductIndex, watermarks: [Int64?], routing: DumpRouting?, classifier: Classifier) {
         self.products = products
         self.watermarks = watermarks
         self.routing = routing
         self.classifier = classifier
+        if case .backfill(let selection) = classifier.mode {
+            var ids = [Bool](repeating: false, count: products.count)
+            for imei in selection.imeis { if let id = products.id(of: imei) { ids[Int(id)] = true } }
+            selectedIDs = ids
+        } else {
+            selectedIDs = nil
+        }
     }
 
     /// The product's id (nil when the IMEI is not a product), W(p), the index of the unit
@@ -145,7 +155,7 @@ private struct ProductLookup {
             id = products.id(of: imei, after: id)
             watermark = id.map { watermarks[Int($0)] } ?? nil
             unit = routing?.unit(of: id, imei: imei) ?? 0
-            selected = classifier.selects(imei: imei)
+            if let selectedIDs, let id { selected = selectedIDs[Int(id)] } else { selected = classifier.selects(imei: imei) }
         }
         return (id, watermark, unit, selected)
     }

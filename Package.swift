@@ -46,6 +46,14 @@ let package = Package(
             "DumpReader", "PostgresClient", "TelemetrySchema", "Migration", "SmartSolarAPI", "TelemetryCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: [
+            // Release builds on Linux link the Swift runtime, stdlib and Foundation in: the millions
+            // of calls a dump makes into the runtime (retain, release, uniqueness checks) skip the
+            // PLT, and start-up skips resolving its symbols (docs/benchmarks.md). The flag is needed
+            // at compile time too, for the static libraries' autolink entries.
+            .unsafeFlags(["-static-stdlib"], .when(platforms: [.linux], configuration: .release)),
+        ], linkerSettings: [
+            .unsafeFlags(["-static-stdlib"], .when(platforms: [.linux], configuration: .release)),
         ]),
 
         // Test helpers: a throwaway database per test, running the built executable.

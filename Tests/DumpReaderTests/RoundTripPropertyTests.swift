@@ -1,4 +1,4 @@
-import DumpReader
+@_spi(Fuzzing) import DumpReader
 import Foundation
 import PropertyBased
 import Testing
@@ -75,5 +75,58 @@ enum LineProtocolWriter {
             #expect(result?.points.first { $0.line == 2 }?.time == expected)
             #expect(result?.rejects.count == (expected == nil ? 2 : 0))
         }
+    }
+}
+
+/// A parser carries what the last series meant from line to line (`LineProtocolParser`'s last
+/// series, and the shortcut for a series that differs from it only in its IMEI's digits); a
+/// line read after any others must mean what it means alone.
+@Suite struct SeriesMemoryPropertyTests {
+    /// Mostly `m,product_imei=DIGITS`, the shape the shortcut takes, with what must make it
+    /// step aside: 0 or more than 15 digits, a letter among them, another measurement (one
+    /// with an escape), a second tag before or after, an escaped IMEI, a missing field or
+    /// timestamp.
+    @Test func aLineMeansWhatItMeansAlone() async {
+        let digit = Gen<Character?>.element(of: Array("0123456789") as [Character]).map { $0! }
+        let imei = Gen.oneOf(
+            digit.string(of: 1...15), digit.string(of: 1...15), digit.string(of: 1...15),
+            digit.string(of: 0...18),
+            digit.string(of: 1...14).map { $0 + "x" }
+        )
+        let measurement = Gen<String?>.element(of: ["m", "m", "m", "m2", "m\\ x", "n"]).map { $0! }
+        let tags = Gen<Int?>.element(of: [0, 0, 0, 0, 1, 2, 3]).map { $0! }
+        let fields = Gen<String?>.element(of: ["f=1i", "g=2.5", "f=1i,g=\"s\"", "", "f="]).map { $0! }
+        let time = Gen<String?>.element(of: [" 1", " 1", "  17", "", " x"]).map { $0! }
+        let line = zip(measurement, imei, tags, fields, time).map { parts in
+            let (measurement, imei, tags, fields, time) = parts
+            let series = switch tags {
+            case 1: measurement + ",product_imei=" + imei + ",site=a"
+            case 2: measurement + ",a=b,product_imei=" + imei
+            case 3: measurement + ",product_imei=\\ " + imei
+            default: measurement + ",product_imei=" + imei
+            }
+            return series + " " + fields + time
+        }
+        await propertyCheck(count: 300, input: line.array(of: 1...24)) { lines in
+            let together = Self.events(lines.joined(separator: "\n") + "\n")
+            let alone = lines.flatMap { Self.events($0 + "\n") }
+            #expect(together == alone)
+        }
+    }
+
+    /// The events of `text`, read sequentially, each without its line number (a line alone is line 1).
+    static func events(_ text: String) -> [String] {
+        var events: [String] = []
+        let bytes = Array(text.utf8)
+        _ = bytes.withUnsafeBytes { bytes in
+            readDecompressed(bytes, file: "d", options: ReaderOptions(measurement: "m")) { event in
+                switch event {
+                case .point(var p): p.line = 0; events.append("point \(p)")
+                case .other(var p): p.line = 0; events.append("other \(p)")
+                case .malformed(var r): r.line = 0; events.append("malformed \(r) \(r.raw)")
+                }
+            }
+        }
+        return events
     }
 }

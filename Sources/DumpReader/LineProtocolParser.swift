@@ -377,23 +377,24 @@ struct LineProtocolParser {
         var i = start
         while true {
             let keyStart = i
-            let escapedKey = Self.scanName(p, &i, stopAtEquals: true)
-            if i == keyStart { return .malformed(column: i + 1, reason: "missing field key") }
-            guard i < n, p[i] == equals else { return .malformed(column: i + 1, reason: "expected '=' after field key") }
-            let keyRange = keyStart..<i
-            let isIMEIField = keyRange.count == Self.productIMEI.count && Self.hasPrefix(p, at: keyStart, Self.productIMEI)
+            var isIMEIField = false
             var fieldName = ""
-            if !isIMEIField {
-                let written = UnsafeBufferPointer(rebasing: p[keyRange])
-                let known: Int
-                if let found = fieldKeys.find(written) {
-                    known = found
-                } else {
-                    let (name, problem) = fieldKey(p, keyRange, escaped: escapedKey)
-                    known = fieldKeys.insert(written, name: name, problem: problem)
-                }
+            if let (known, length) = fieldKeys.match(p, at: keyStart) {
+                i += length
                 if let problem = fieldKeys.problems[known] { return .malformed(column: keyStart + 1, reason: problem) }
                 fieldName = fieldKeys.names[known]
+            } else {
+                let escapedKey = Self.scanName(p, &i, stopAtEquals: true)
+                if i == keyStart { return .malformed(column: i + 1, reason: "missing field key") }
+                guard i < n, p[i] == equals else { return .malformed(column: i + 1, reason: "expected '=' after field key") }
+                let keyRange = keyStart..<i
+                isIMEIField = keyRange.count == Self.productIMEI.count && Self.hasPrefix(p, at: keyStart, Self.productIMEI)
+                if !isIMEIField {
+                    let written = UnsafeBufferPointer(rebasing: p[keyRange])
+                    let known = fieldKeys.insert(written, name: fieldKey(p, keyRange, escaped: escapedKey))
+                    if let problem = fieldKeys.problems[known] { return .malformed(column: keyStart + 1, reason: problem) }
+                    fieldName = fieldKeys.names[known]
+                }
             }
             i += 1
             guard i < n, p[i] != space, p[i] != comma else {
@@ -511,14 +512,24 @@ private struct FieldKeyCache {
     private(set) var problems: [String?] = []
     private var next = 0
 
-    /// The index of a key with these bytes, if cached.
-    func find(_ written: UnsafeBufferPointer<UInt8>) -> Int? {
-        for i in keys.indices where keys[i].hasSameBytes(as: written) { return i }
+    /// The cached key written at `i` and its length, when `=` follows it: the key a scan from
+    /// `i` would find, since a cached key was scanned whole and followed by `=` (so it holds no
+    /// unescaped stop byte and does not end in an escaping backslash).
+    @inline(__always)
+    func match(_ p: UnsafeBufferPointer<UInt8>, at i: Int) -> (index: Int, length: Int)? {
+        let available = p.count - i
+        for k in keys.indices {
+            let length = keys[k].count
+            guard length < available, p[i + length] == 0x3D else { continue }  // `=`
+            let same = keys[k].withUnsafeBufferPointer { memcmp($0.baseAddress!, p.baseAddress! + i, length) == 0 }
+            if same { return (k, length) }
+        }
         return nil
     }
 
-    /// Caches a key; returns its index.
-    mutating func insert(_ written: UnsafeBufferPointer<UInt8>, name: String, problem: String?) -> Int {
+    /// Caches a key (as written, with its name and problem); returns its index.
+    mutating func insert(_ written: UnsafeBufferPointer<UInt8>, name: (String, String?)) -> Int {
+        let (name, problem) = name
         if keys.count < Self.size {
             keys.append(Array(written))
             names.append(name)

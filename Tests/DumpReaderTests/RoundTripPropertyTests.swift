@@ -85,7 +85,8 @@ enum LineProtocolWriter {
     /// Mostly `m,product_imei=DIGITS`, the shape the shortcut takes, with what must make it
     /// step aside: 0 or more than 15 digits, a letter among them, another measurement (one
     /// with an escape), a second tag before or after, an escaped IMEI, a missing field or
-    /// timestamp.
+    /// timestamp; and field keys that the key cache must tell apart (`f` and `fg`, escapes, a
+    /// key it refuses, `product_imei`).
     @Test func aLineMeansWhatItMeansAlone() async {
         let digit = Gen<Character?>.element(of: Array("0123456789") as [Character]).map { $0! }
         let imei = Gen.oneOf(
@@ -95,7 +96,10 @@ enum LineProtocolWriter {
         )
         let measurement = Gen<String?>.element(of: ["m", "m", "m", "m2", "m\\ x", "n"]).map { $0! }
         let tags = Gen<Int?>.element(of: [0, 0, 0, 0, 1, 2, 3]).map { $0! }
-        let fields = Gen<String?>.element(of: ["f=1i", "g=2.5", "f=1i,g=\"s\"", "", "f="]).map { $0! }
+        let fields = Gen<String?>.element(of: [
+            "f=1i", "g=2.5", "f=1i,g=\"s\"", "", "f=", "fg=1,f=2", "f\\=x=1i", "f\\\\=2", "f\\ =3",
+            "product_imei=1i,f=2i", "f\u{0}=1",
+        ]).map { $0! }
         let time = Gen<String?>.element(of: [" 1", " 1", "  17", "", " x"]).map { $0! }
         let line = zip(measurement, imei, tags, fields, time).map { parts in
             let (measurement, imei, tags, fields, time) = parts

@@ -17,11 +17,18 @@ import TelemetryCore
 /// Memory grows with the number of series in the dump (12 bytes each in the log, 32 in the
 /// table), not with its points.
 struct SeriesOrder {
-    /// The current product and its series so far: field ordinal and latest time.
+    /// The current product and its series so far (the first `currentCount` entries of
+    /// `current`, which keeps its entries from product to product): field ordinal and latest time.
     private var currentProduct: Int32 = -1
     private var current: [(ordinal: UInt64, latest: Int64)] = []
+    private var currentCount = 0
     /// Products whose series were left (by id; grows as needed).
-    private var left: [Bool] = []
+    private var left: [Bool]
+
+    /// - Parameter products: how many product ids to expect (more only cost a reallocation).
+    init(products: Int = 0) {
+        left = [Bool](repeating: false, count: products)
+    }
     /// The series of the products left, while none came back, in two arrays: a compact key
     /// (`compactKey`) and the latest time.
     private var logKeys: [UInt32] = []
@@ -33,13 +40,15 @@ struct SeriesOrder {
     mutating func admit(product: Int32, fieldOrdinal: Int, time: Int64) -> Bool {
         if product != currentProduct { enter(product) }
         let ordinal = UInt64(fieldOrdinal)
-        if let i = current.firstIndex(where: { $0.ordinal == ordinal }) {
+        for i in 0..<currentCount where current[i].ordinal == ordinal {
             guard time > current[i].latest else { return false }
             current[i].latest = time
             return true
         }
         let earlier = table?[Self.key(product, ordinal)] ?? .min
-        current.append((ordinal, max(time, earlier)))
+        let series = (ordinal, max(time, earlier))
+        if currentCount < current.count { current[currentCount] = series } else { current.append(series) }
+        currentCount += 1
         return time > earlier
     }
 
@@ -49,9 +58,9 @@ struct SeriesOrder {
             let id = Int(currentProduct)
             if id >= left.count { left += [Bool](repeating: false, count: max(id + 1 - left.count, left.count)) }
             left[id] = true
-            for series in current { record(currentProduct, series.ordinal, series.latest) }
+            for i in 0..<currentCount { record(currentProduct, current[i].ordinal, current[i].latest) }
         }
-        current.removeAll(keepingCapacity: true)
+        currentCount = 0
         currentProduct = product
         if table == nil, Int(product) < left.count, left[Int(product)] {
             // The product comes back: from now on its earlier series must be found by key.

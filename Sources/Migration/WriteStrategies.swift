@@ -87,7 +87,7 @@ struct CountedWrite {
 
     func write(_ candidates: some CandidateSource) throws -> DumpWrite {
         var tally = ProductTally(productCount: products.count, tracksFields: true)
-        var order = SeriesOrder()
+        var order = SeriesOrder(products: products.count)
         var staged: Int64 = 0
         var rememberedPresent = 0
         try store.stage { writer in

@@ -22,6 +22,8 @@ import TelemetryCore
         #expect(!admit(2, "voltage", 1), "a product back after others (its series looked up by key)")
         #expect(admit(2, "current", 1) && admit(0, "current", 2) && !admit(0, "current", 2))
         #expect(!admit(3, "current", 9) && admit(3, "current", 10))
+        #expect(admit(5, "voltage", 7) && admit(5, "current", 7) && admit(6, "voltage", 1))
+        #expect(admit(6, "current", 0), "a product's series start empty, whatever the last product had")
     }
 
     @Test func seriesOrderKeepsSeriesThatDoNotFitTheCompactLog() {

@@ -108,6 +108,10 @@ public final class Migrator {
             }
         }
 
+        logger.info("run started", metadata: [
+            "run.mode": "\(configuration.mode.name)", "run.dry_run": "\(configuration.dryRun)",
+            "run.units": "\(configuration.units.map(\.name).joined(separator: ", "))",
+        ])
         var state = RunState()
         try store.prepareSession(dryRun: configuration.dryRun)
         state.products = ProductIndex(try store.productIMEIs())

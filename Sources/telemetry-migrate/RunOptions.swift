@@ -88,7 +88,7 @@ struct RunOptionGroup: ParsableArguments {
     @Option(help: ArgumentHelp("Take only the products of run unit K of N (IMEI hash, as Citus places shards), with its own lock: N processes with K = 0..N-1 split a run.", valueName: "K/N"))
     var shard: String?
 
-    @Option(help: "Write through this many connections, one run unit each (default: one per core, at most 4; here \(RunOptionGroup.defaultWorkers)).")
+    @Option(help: "Write through this many connections, one run unit each (default: one per core, at most 4, here \(RunOptionGroup.defaultWorkers); 1 for a backfill).")
     var workers: Int?
 
     /// The default of `--workers`: one per core, 1 to 4 (2 on the 2-core reference machine;
@@ -101,7 +101,10 @@ struct RunOptionGroup: ParsableArguments {
     }
 
     /// `--workers`, or the default; 1 for a shard's process.
-    var workerCount: Int { workers ?? (shard == nil ? RunOptionGroup.defaultWorkers : 1) }
+    var workerCount: Int { workerCount(default: RunOptionGroup.defaultWorkers) }
+
+    /// `--workers`, or `default`; 1 for a shard's process.
+    func workerCount(default: Int) -> Int { workers ?? (shard == nil ? `default` : 1) }
 
     func validate() throws {
         if let shard, RunUnit.parseFraction(shard) == nil {

@@ -21,8 +21,13 @@ struct BackfillAndDryRunTests {
         let othersBefore = try db.psql("SELECT md5(string_agg(row(t.*)::text, ',' ORDER BY product_imei, field, time)) FROM telemetry t WHERE product_imei <> '\(target)'")
 
         model.backfill(set.dumps, imeis: [target])
-        let (backfill, backfillReport) = try tool.backfill(dir, imeis: [target])
+        let (backfill, backfillReport) = try tool.backfill(dir, imeis: [target], ["--log-format", "json"])
         #expect(backfill.status == 0, "\(backfill.stderr)")
+        let started = backfill.stderr.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }.first { $0["message"] as? String == "run started" }
+        #expect((started?["metadata"] as? [String: String])?["run.units"] == "all",
+                "a backfill writes through one connection unless --workers says otherwise")
         #expect(try #require(backfillReport.totals.int("inserted")) > 0, "the stale points of the IMEI come back")
         try expectState(db, equals: model.state)
         let othersAfter = try db.psql("SELECT md5(string_agg(row(t.*)::text, ',' ORDER BY product_imei, field, time)) FROM telemetry t WHERE product_imei <> '\(target)'")

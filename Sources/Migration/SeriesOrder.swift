@@ -24,17 +24,17 @@ struct SeriesOrder {
     private var currentCount = 0
     /// Products whose series were left (by id; grows as needed).
     private var left: [Bool]
-
-    /// - Parameter products: how many product ids to expect (more only cost a reallocation).
-    init(products: Int = 0) {
-        left = [Bool](repeating: false, count: products)
-    }
     /// The series of the products left, while none came back, in two arrays: a compact key
     /// (`compactKey`) and the latest time.
     private var logKeys: [UInt32] = []
     private var logLatest: [Int64] = []
     /// The same, once a product came back.
     private var table: IntegerTable?
+
+    /// - Parameter products: how many product ids to expect (more only cost a reallocation).
+    init(products: Int = 0) {
+        left = [Bool](repeating: false, count: products)
+    }
 
     /// True when `time` is later than every earlier time of the series.
     mutating func admit(product: Int32, fieldOrdinal: Int, time: Int64) -> Bool {

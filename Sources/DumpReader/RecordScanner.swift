@@ -172,7 +172,7 @@ final class RecordScanner {
                 return
             }
             if hasQuote(start..<recordEnd) {
-                if let (quotedEnd, lines) = quoteAwareEnd() {
+                if let (quotedEnd, lines) = quoteAwareEnd(atEnd: atEnd) {
                     recordEnd = quotedEnd
                     embedded = lines
                 } else if atEnd || end - start > maxLineBytes {
@@ -208,9 +208,10 @@ final class RecordScanner {
     }
 
     /// The newline ending the record at `start` when quotes are tracked, and the number of
-    /// newlines inside it; nil when the buffered bytes end inside a quoted value.
-    private func quoteAwareEnd() -> (Int, Int)? {
-        format == .csv ? csvRecordEnd() : lineProtocolRecordEnd()
+    /// newlines inside it; nil when the buffered bytes end inside a quoted value (or, for line
+    /// protocol before the end of the input, where it cannot yet be told).
+    private func quoteAwareEnd(atEnd: Bool) -> (Int, Int)? {
+        format == .csv ? csvRecordEnd() : lineProtocolRecordEnd(atEnd: atEnd)
     }
 
     /// RFC 4180: a newline is inside a quoted cell iff an odd number of quotes precede it.
@@ -232,8 +233,11 @@ final class RecordScanner {
     }
 
     /// InfluxDB's `scanLine`: quotes count only in the field section, in a value position
-    /// (more `=` than `,` seen there), and a backslash escapes the next byte.
-    private func lineProtocolRecordEnd() -> (Int, Int)? {
+    /// (more `=` than `,` seen there), and a backslash escapes the next byte unless it is one
+    /// of the input's last two bytes. Before the end of the input, a backslash among the last
+    /// two bytes buffered waits for more (nil): whether it escapes depends on bytes not yet
+    /// here, and the record must not depend on where the input was cut into chunks.
+    private func lineProtocolRecordEnd(atEnd: Bool) -> (Int, Int)? {
         var i = start
         if buffer[i] == 0x23 {  // a comment ends at its newline
             return newline(from: start, to: end).map { ($0, 0) }
@@ -245,10 +249,13 @@ final class RecordScanner {
         var lines = 0
         while i < end {
             let b = buffer[i]
-            if b == 0x5C, i + 2 < end {
-                if buffer[i + 1] == 0x0A { lines += 1 }
-                i += 2
-                continue
+            if b == 0x5C {
+                if i + 2 < end {
+                    if buffer[i + 1] == 0x0A { lines += 1 }
+                    i += 2
+                    continue
+                }
+                if !atEnd { return nil }
             }
             if b == 0x20 { fields = true }
             if fields {

@@ -56,6 +56,9 @@ import Testing
         "\u{FEFF}telemetry,product_imei=001409288034695 v=1 1\n# comment \"quoted\nskipped missing file: /x/1.tsmtelemetry,product_imei=001409288034695 v=2 2",
         "telemetry,product_imei=001409288034695 s=\"unterminated\ntelemetry,product_imei=001409288034695 v=3 3\n",
         "ERR: timeout\nname,time,product_imei,v\n\n\ntelemetry,5,001409288034695,1\n",
+        // Found by fuzz-lineprotocol: a backslash then a newline outside quotes, cut between
+        // the two or right after them, used to end the record where the whole input escaped it.
+        "telemetry,product_imei=654573982949759 fault=\"E12 low \\\"battery\\\", re98928 current=1.027 1727741700000000000\ntelemetry,produ0000\ntelemetry,product_imei=654573982949759 fault=\"E12 low \\\"battery\\\nha\",0000\ntelemetrtrying\" 1727770507390000000\n",
     ]
 
     @Test(arguments: tricky.indices, inflateBackends)

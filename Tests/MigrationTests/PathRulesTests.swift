@@ -60,6 +60,23 @@ import TelemetryCore
         #expect(index.byID(["200": 7, "999": 1]) == [nil, 7, nil])
     }
 
+    /// Ids follow byte order whatever the IMEIs: digits of any length 1-15 (sorted as numbers by
+    /// `ProductIndex.orderKey`), and with any other IMEI among them (sorted as `String`s).
+    @Test func productIndexOrdersIMEIsAsBytes() {
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<50 {
+            var imeis = (0..<200).map { _ in
+                String((0..<Int.random(in: 1...15, using: &generator)).map { _ in "0123456789".randomElement(using: &generator)! })
+            }
+            imeis += imeis.prefix(20)  // repeats count once
+            if round % 5 == 0 { imeis.append(["abc", "1234567890123456", "", "12x"][round / 5 % 4]) }
+            let expected = Array(Set(imeis)).sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+            #expect(ProductIndex(imeis.shuffled(using: &generator)).imeis == expected)
+        }
+        #expect(ProductIndex.orderKey("999999999999999")! < UInt64(Int64.max))
+        #expect(ProductIndex.orderKey("1")! < ProductIndex.orderKey("10")! && ProductIndex.orderKey("10")! < ProductIndex.orderKey("2")!)
+    }
+
     @Test func productTallyKeepsTheLatestTimeAndItsFields() {
         var tally = ProductTally(productCount: 3, tracksFields: true)
         tally.add(product: 1, field: "a", time: 10, inserted: true)

@@ -45,16 +45,9 @@ struct MigrationStore {
     /// Every `product_imei` of `product` (its primary key: each once), in no order:
     /// `ProductIndex` sorts them faster than the server does.
     func productIMEIs() throws -> [String] {
-        try connection.query("SELECT product_imei FROM product").compactMap { $0.string(0) }
-    }
-
-    /// W(p) of every product with a history row, in microseconds.
-    func watermarks() throws -> [String: Int64] {
-        var map = [String: Int64]()
-        for row in try connection.query("SELECT product_imei, latest_migration_timestamp FROM product_migration_history") {
-            if let imei = row.string(0), let w = row.timestampMicros(1) { map[imei] = w }
-        }
-        return map
+        var imeis: [String] = []
+        try connection.forEachRow("SELECT product_imei FROM product") { row in row.string(0).map { imeis.append($0) } }
+        return imeis
     }
 
     /// Name → fingerprint of the dumps this unit has completed.

@@ -131,7 +131,7 @@ public final class Migrator {
                              records: configuration.mode == .nightly ? try store.completedDumpsOfEveryUnit() : [:])
         let writer = try unitWriter()
         defer { writer?.stop() }
-        state.watermarks = state.products.byID(try store.watermarks(of: configuration.shard ?? .all))
+        state.watermarks = try store.watermarks(of: configuration.shard ?? .all, products: state.products)
         state.watermarksBefore = state.watermarks
         state.rows = [Int?](repeating: nil, count: state.products.count)
         if configuration.dryRun && configuration.mode == .nightly {

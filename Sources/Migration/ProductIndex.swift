@@ -83,13 +83,4 @@ struct ProductIndex {
     }
 
     func imei(_ id: Int32) -> String { imeis[Int(id)] }
-
-    /// Watermarks by id from watermarks by IMEI (IMEIs that are not products are left out).
-    func byID(_ watermarks: [String: Int64]) -> [Int64?] {
-        var table = [Int64?](repeating: nil, count: count)
-        for (imei, time) in watermarks {
-            if let id = id(of: imei) { table[Int(id)] = time }
-        }
-        return table
-    }
 }

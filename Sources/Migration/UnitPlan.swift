@@ -86,19 +86,23 @@ struct DumpRouting {
 }
 
 extension MigrationStore {
-    /// W(p) of the products of one unit with a history row, in microseconds: a shard's
-    /// process reads only its own (`hashtext` is the unit's hash, see `IMEIHash`).
-    func watermarks(of unit: RunUnit) throws -> [String: Int64] {
-        guard unit != .all else { return try watermarks() }
-        var map = [String: Int64]()
-        let low = Int64(unit.range.lowerBound) + Int64(Int32.min), high = Int64(unit.range.upperBound) + Int64(Int32.min)
-        for row in try connection.query("""
-            SELECT product_imei, latest_migration_timestamp FROM product_migration_history
-            WHERE hashtext(product_imei) BETWEEN $1::int AND $2::int
-            """, [.int(low), .int(high)]) {
-            if let imei = row.string(0), let w = row.timestampMicros(1) { map[imei] = w }
+    /// W(p) by product id of the products of one unit with a history row, in microseconds
+    /// (history rows of IMEIs that are not in `products` are left out): a shard's process
+    /// reads only its own (`hashtext` is the unit's hash, see `IMEIHash`). Filled straight
+    /// from libpq's rows: copied out and keyed by IMEI first, 100,000 watermarks cost a run's
+    /// start about 0.1 s more.
+    func watermarks(of unit: RunUnit, products: ProductIndex) throws -> [Int64?] {
+        var sql = "SELECT product_imei, latest_migration_timestamp FROM product_migration_history"
+        var params: [PostgresValue] = []
+        if unit != .all {
+            sql += " WHERE hashtext(product_imei) BETWEEN $1::int AND $2::int"
+            params = [.int(Int64(unit.range.lowerBound) + Int64(Int32.min)), .int(Int64(unit.range.upperBound) + Int64(Int32.min))]
         }
-        return map
+        var table = [Int64?](repeating: nil, count: products.count)
+        try connection.forEachRow(sql, params) { row in
+            if let imei = row.string(0), let id = products.id(of: imei), let w = row.timestampMicros(1) { table[Int(id)] = w }
+        }
+        return table
     }
 
     /// Every unit's completed dumps: name → (unit, fingerprint). Rows of unit names that are

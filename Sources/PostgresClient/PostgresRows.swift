@@ -1,3 +1,4 @@
+import CLibPQ
 import TelemetryCore
 
 /// The rows of a query result, copied out of libpq's `PGresult` (which is cleared before
@@ -82,5 +83,30 @@ public struct PostgresRow: Sendable {
     /// nil for NULL and for what has no microsecond: `infinity`, `-infinity`, BC dates.
     public func timestampMicros(_ column: Int) -> Int64? {
         string(column).flatMap { UTCTime.parseMicros($0) }
+    }
+}
+
+/// One row of a result as libpq holds it (`PostgresConnection.forEachRow`), valid only during
+/// the call that receives it. Text values, read as `PostgresRow` reads them.
+public struct PostgresResultRow {
+    let result: OpaquePointer
+    let row: Int32
+
+    /// The raw text value; nil for SQL NULL.
+    public func string(_ column: Int) -> String? {
+        withBytes(column) { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// As `PostgresRow.timestampMicros`, parsed where libpq holds the text.
+    public func timestampMicros(_ column: Int) -> Int64? {
+        withBytes(column) { UTCTime.parseMicros(utf8: $0) } ?? nil
+    }
+
+    private func withBytes<T>(_ column: Int, _ read: (UnsafeBufferPointer<UInt8>) -> T) -> T? {
+        precondition(column >= 0 && column < Int(PQnfields(result)), "column index out of range")
+        let column = Int32(column)
+        guard PQgetisnull(result, row, column) == 0, let value = PQgetvalue(result, row, column) else { return nil }
+        let bytes = UnsafeRawPointer(value).assumingMemoryBound(to: UInt8.self)
+        return read(UnsafeBufferPointer(start: bytes, count: Int(PQgetlength(result, row, column))))
     }
 }

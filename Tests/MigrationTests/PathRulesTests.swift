@@ -57,7 +57,6 @@ import TelemetryCore
         #expect(index.count == 3)
         #expect(index.id(of: "100") == 0 && index.id(of: "300") == 2 && index.id(of: "400") == nil)
         #expect(index.imei(1) == "200")
-        #expect(index.byID(["200": 7, "999": 1]) == [nil, 7, nil])
     }
 
     /// Ids follow byte order whatever the IMEIs: digits of any length 1-15 (sorted as numbers by

@@ -46,6 +46,26 @@ struct ConnectionTests {
         }
     }
 
+    /// `forEachRow` reads rows where libpq holds them; each value reads as `query`'s copy does.
+    @Test func rowsReadInPlaceEqualTheirCopies() throws {
+        try withDatabase { _, db in
+            let sql = """
+                SELECT v::text, t FROM (VALUES ('héllo ✓', '1969-12-31 23:59:58.765433'::timestamp), (NULL, 'infinity'),
+                    ('', '-infinity'), ('001409288034695', '2024-10-01 00:00:00'), ('x', NULL)) AS r (v, t)
+                """
+            let copies = try db.query(sql)
+            var strings: [String?] = [], times: [Int64?] = []
+            try db.forEachRow(sql) { row in
+                strings.append(row.string(0))
+                times.append(row.timestampMicros(1))
+            }
+            #expect(strings == copies.map { $0.string(0) })
+            #expect(times == copies.map { $0.timestampMicros(1) })
+            #expect(strings == ["héllo ✓", nil, "", "001409288034695", "x"])
+            #expect(times == [-1_234_567, nil, nil, 1_727_740_800_000_000, nil])
+        }
+    }
+
     @Test func valuesAreNeverSplicedIntoSQL() throws {
         try withDatabase { _, db in
             try db.executeScript("CREATE TABLE telemetry (x int); CREATE TABLE note (body text)")

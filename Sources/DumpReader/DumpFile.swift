@@ -30,7 +30,7 @@ public final class DumpFile {
     }
 
     /// The size of the regular, readable file at `path`, or a `DumpError` saying why it is not one.
-    static func regularFileSize(_ path: String) throws(DumpError) -> UInt64 {
+    public static func regularFileSize(_ path: String) throws(DumpError) -> UInt64 {
         var info = stat()
         guard stat(path, &info) == 0 else {
             let reason = String(cString: strerror(errno))

@@ -213,7 +213,8 @@ public final class Migrator {
         configuration.dumps.map { path in
             let name = (path as NSString).lastPathComponent
             let fingerprint = try? DumpFingerprint.of(path: path)
-            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64) ?? 0
+            // `stat` alone: FileManager's attributes also read /etc/passwd and /etc/group, a dump.
+            let size = (try? DumpFile.regularFileSize(path)) ?? 0
             let done = units.done(name, fingerprint: fingerprint)
             let pending = units.pending(done)
             return PlannedDump(path: path, size: size, fingerprint: fingerprint,

@@ -9,7 +9,7 @@ struct ProductIndex {
     let imeis: [String]
     /// Ids of the IMEIs that are 1-15 digits, by `IMEIKey`: every IMEI a selected point can have.
     private let numericIDs: IntegerTable
-    /// Ids of the other IMEIs of `product` (no point ever matches them; kept for `byID`).
+    /// Ids of the other IMEIs of `product` (no point ever matches them; history rows may name them).
     private let otherIDs: [String: Int32]
 
     /// From IMEIs in any order (repeats count once); ids follow IMEI order (for ASCII IMEIs

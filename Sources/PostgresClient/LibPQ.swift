@@ -54,15 +54,8 @@ enum LibPQ {
         var values: [String?] = []
         values.reserveCapacity(rowCount * columnCount)
         for row in 0..<Int32(rowCount) {
-            for column in 0..<Int32(columnCount) {
-                if PQgetisnull(result, row, column) != 0 {
-                    values.append(nil)
-                } else {
-                    let length = Int(PQgetlength(result, row, column))
-                    let bytes = UnsafeRawPointer(PQgetvalue(result, row, column)!).assumingMemoryBound(to: UInt8.self)
-                    values.append(String(decoding: UnsafeBufferPointer(start: bytes, count: length), as: UTF8.self))
-                }
-            }
+            let inPlace = PostgresResultRow(result: result, row: row)
+            for column in 0..<columnCount { values.append(inPlace.string(column)) }
         }
         return PostgresRows(columns: columns, values: values)
     }

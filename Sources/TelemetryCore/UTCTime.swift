@@ -90,11 +90,14 @@ public enum UTCTime {
     /// Returns nanoseconds since the epoch, or nil when the text is not one of those forms
     /// or lies outside what an `Int64` of nanoseconds can hold.
     public static func parseNanos(_ text: some StringProtocol) -> Int64? {
-        parseNanos(utf8: Array(text.utf8))
+        var text = String(text)
+        return text.withUTF8 { parseNanos(utf8: $0) }
     }
 
-    /// Byte-level variant of `parseNanos(_:)`, used by the dump reader on raw cells.
-    public static func parseNanos(utf8 b: some RandomAccessCollection<UInt8>) -> Int64? {
+    /// Byte-level variant of `parseNanos(_:)`, used by the dump reader on raw cells. Not
+    /// generic (as `parseMicros(utf8:)`), so that the parse is specialized for these bytes in
+    /// this module whatever module calls it.
+    public static func parseNanos(utf8 b: UnsafeBufferPointer<UInt8>) -> Int64? {
         guard let (seconds, nanos) = parse(utf8: b) else { return nil }
         let (scaled, o1) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
         let (total, o2) = scaled.addingReportingOverflow(nanos)
@@ -104,8 +107,8 @@ public enum UTCTime {
     /// Parses the same forms as `parseNanos(_:)` and floors to microseconds; covers the
     /// whole range of years 0000-9999.
     public static func parseMicros(_ text: some StringProtocol) -> Int64? {
-        // Over the string's own bytes: copying them into an Array first cost 1,100 instructions
-        // a timestamp, a tenth of a second to read 100,000 watermarks.
+        // Over the string's own bytes (as `parseNanos(_:)`): copying them into an Array first cost
+        // 1,100 instructions a timestamp, a tenth of a second to read 100,000 watermarks.
         var text = String(text)
         return text.withUTF8 { parseMicros(utf8: $0) }
     }

@@ -29,8 +29,10 @@ struct WatermarkAdvance {
 }
 
 extension ProductTally {
-    /// The advances of the touched products, given W(p) as known before the dump.
+    /// The advances of the touched products, given W(p) as known before the dump, in product
+    /// id order: the order of `product_imei` in its index (`ProductIndex`), so that new history
+    /// rows go into their indexes in key order.
     func advances(products: ProductIndex, watermarks: [Int64?]) -> [WatermarkAdvance] {
-        touched.map { WatermarkAdvance(imei: products.imei($0), time: latest($0), hasRow: watermarks[Int($0)] != nil) }
+        touched.sorted().map { WatermarkAdvance(imei: products.imei($0), time: latest($0), hasRow: watermarks[Int($0)] != nil) }
     }
 }

@@ -13,7 +13,7 @@ struct WatermarkAdvanceTests {
         defer { db.drop() }
         let connection = try PostgresConnection(url: db.url)
         try Schema.apply(on: connection)
-        for imei in ["100", "200", "300", "400", "500"] {
+        for imei in ["100", "200", "300", "400", "500", "600"] {
             try connection.execute("INSERT INTO product (product_imei) VALUES ($1)", [.text(imei)])
         }
         try connection.executeScript("""
@@ -47,5 +47,18 @@ struct WatermarkAdvanceTests {
             SELECT string_agg(product_imei || '|' || to_char(latest_migration_timestamp, 'SS'), ' ' ORDER BY product_imei)
             FROM product_migration_history
             """) == "100|20 200|50 300|36 400|55 500|58\n")
+        // Known rows right, but a row believed new exists: the plain INSERT of new rows meets it,
+        // rolls back to its savepoint, and the upsert takes the new ones; the transaction goes on.
+        try connection.transaction {
+            try store.advanceWatermarks([WatermarkAdvance(imei: "100", time: at(25), hasRow: true),
+                                         WatermarkAdvance(imei: "200", time: at(59), hasRow: false),
+                                         WatermarkAdvance(imei: "600", time: at(11), hasRow: false)], actor: "test")
+            try connection.execute("UPDATE product_migration_history SET modified_by = 'after' WHERE product_imei = '600'")
+        }
+        #expect(try db.psql("""
+            SELECT string_agg(product_imei || '|' || to_char(latest_migration_timestamp, 'SS') || '|' || modified_by, ' '
+                              ORDER BY product_imei)
+            FROM product_migration_history
+            """) == "100|25|test 200|59|test 300|36|test 400|55|test 500|58|test 600|11|after\n")
     }
 }

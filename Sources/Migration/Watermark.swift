@@ -30,8 +30,8 @@ struct WatermarkAdvance {
 
 extension ProductTally {
     /// The advances of the touched products, given W(p) as known before the dump, in product
-    /// id order: the order of `product_imei` in its index (`ProductIndex`), so that new history
-    /// rows go into their indexes in key order.
+    /// id order, which is `product_imei`'s byte order (`ProductIndex`): new history rows go
+    /// into the table's indexes in key order.
     func advances(products: ProductIndex, watermarks: [Int64?]) -> [WatermarkAdvance] {
         touched.sorted().map { WatermarkAdvance(imei: products.imei($0), time: latest($0), hasRow: watermarks[Int($0)] != nil) }
     }

@@ -13,7 +13,7 @@ struct WatermarkAdvanceTests {
         defer { db.drop() }
         let connection = try PostgresConnection(url: db.url)
         try Schema.apply(on: connection)
-        for imei in ["100", "200", "300", "400", "500", "600"] {
+        for imei in ["100", "200", "300", "400", "500", "600", "700"] {
             try connection.execute("INSERT INTO product (product_imei) VALUES ($1)", [.text(imei)])
         }
         try connection.executeScript("""
@@ -38,15 +38,16 @@ struct WatermarkAdvanceTests {
             FROM product_migration_history ORDER BY product_imei
             """)
         #expect(rows == "100|20|t\n200|50|t\n300|35|t\n400|55|t\n500|58|t\n")
-        // And the plain path: every belief right.
+        // Every belief right: the joined UPDATE, and the plain INSERT of a new row.
         try connection.transaction {
             try store.advanceWatermarks([WatermarkAdvance(imei: "300", time: at(36), hasRow: true),
-                                         WatermarkAdvance(imei: "500", time: at(57), hasRow: true)], actor: "test")
+                                         WatermarkAdvance(imei: "500", time: at(57), hasRow: true),
+                                         WatermarkAdvance(imei: "700", time: at(7), hasRow: false)], actor: "test")
         }
         #expect(try db.psql("""
             SELECT string_agg(product_imei || '|' || to_char(latest_migration_timestamp, 'SS'), ' ' ORDER BY product_imei)
             FROM product_migration_history
-            """) == "100|20 200|50 300|36 400|55 500|58\n")
+            """) == "100|20 200|50 300|36 400|55 500|58 700|07\n")
         // Known rows right, but a row believed new exists: the plain INSERT of new rows meets it,
         // rolls back to its savepoint, and the upsert takes the new ones; the transaction goes on.
         try connection.transaction {
@@ -59,6 +60,6 @@ struct WatermarkAdvanceTests {
             SELECT string_agg(product_imei || '|' || to_char(latest_migration_timestamp, 'SS') || '|' || modified_by, ' '
                               ORDER BY product_imei)
             FROM product_migration_history
-            """) == "100|25|test 200|59|test 300|36|test 400|55|test 500|58|test 600|11|after\n")
+            """) == "100|25|test 200|59|test 300|36|test 400|55|test 500|58|test 600|11|after 700|07|test\n")
     }
 }

@@ -2,21 +2,34 @@ import Foundation
 import Testing
 import TestSupport
 
-/// Starts `telemetry-migrate nightly` over `dir` against `db` with `arguments`, output discarded.
-func startNightly(_ dir: URL, on db: TestDatabase, _ arguments: [String] = []) throws -> Process {
+/// Starts `telemetry-migrate nightly` over `dir` against `db` with `arguments`, its report
+/// discarded and its log written to `log` (replaced) when given, else discarded.
+func startNightly(_ dir: URL, on db: TestDatabase, _ arguments: [String] = [], log: URL? = nil) throws -> Process {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: Package.executable)
     process.arguments = ["nightly", "--dumps", dir.path, "--database-url", db.url] + arguments
     process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
+    if let log {
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: log)
+    } else {
+        process.standardError = FileHandle.nullDevice
+    }
     try process.run()
     return process
 }
 
+/// The last lines of a log `startNightly` wrote, for a failed expectation's message.
+func logTail(_ log: URL, lines: Int = 5) -> String {
+    let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+    return text.split(separator: "\n").suffix(lines).joined(separator: "\n")
+}
+
 /// Kill rounds spread over a run that took `duration` seconds uninterrupted: each round
 /// empties the tables, starts the run's processes (`start`), kills with SIGKILL those still
-/// running after a delay, checks that the kill left only whole dumps behind (no row above its
-/// product's watermark), then hands over to `finish` (run again, compare). Delays spread over
+/// running after a delay, waits for PostgreSQL to end their sessions, checks that the kill left
+/// only whole dumps behind (no row above its product's watermark), then hands over to `finish`
+/// (run again, compare). Delays spread over
 /// the run (connection, early and late dumps, commits); a round whose run finished before its
 /// kill is tried again earlier. Ends after `kills` kills that landed mid-run, or 3 x `kills`
 /// rounds; returns both counts.
@@ -39,6 +52,7 @@ func killRounds(kills: Int, duration: Double, seed: UInt64, db: TestDatabase, st
         }
         if killed { killedMidRun += 1 } else { pace *= 0.8 }  // runs got faster than the timed one: aim earlier
         running.forEach { $0.waitUntilExit() }
+        try waitForKilledSessions(db)
         let orphans = try db.psql("""
             SELECT count(*) FROM telemetry t LEFT JOIN product_migration_history h USING (product_imei)
             WHERE h.product_imei IS NULL OR t.time > h.latest_migration_timestamp
@@ -47,4 +61,19 @@ func killRounds(kills: Int, duration: Double, seed: UInt64, db: TestDatabase, st
         try finish(rounds, delay)
     }
     return (killedMidRun, rounds)
+}
+
+/// Waits (up to 30 s) until PostgreSQL has ended the sessions of killed processes, which it
+/// does after they died, asynchronously: until then their run locks are held, and a run
+/// started at that moment rightly exits 3 (docs/operations.md, "Lock held").
+func waitForKilledSessions(_ db: TestDatabase) throws {
+    let deadline = Date().addingTimeInterval(30)
+    while Date() < deadline {
+        let held = try db.psql("""
+            SELECT count(*) FROM pg_locks
+            WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+            """)
+        if held.trimmingCharacters(in: .whitespacesAndNewlines) == "0" { return }
+        Thread.sleep(forTimeInterval: 0.05)
+    }
 }

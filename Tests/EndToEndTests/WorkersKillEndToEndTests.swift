@@ -26,8 +26,10 @@ struct WorkersKillEndToEndTests {
         defer { db.drop() }
         let tool = Tool(db: db)
         try tool.prepare(products: set.products)
+        let logDirectory = try Package.temporaryDirectory("killsplit-logs")
+        let logs = processes.indices.map { logDirectory.appendingPathComponent("nightly-\($0).log") }
         func start() throws -> [Process] {
-            try processes.map { try startNightly(dir, on: db, $0) }
+            try zip(processes, logs).map { try startNightly(dir, on: db, $0, log: $1) }
         }
         // The uninterrupted split run, timed, against which kills are spread.
         let began = Date()
@@ -45,7 +47,8 @@ struct WorkersKillEndToEndTests {
             } else {
                 let rerun = try start()
                 rerun.forEach { $0.waitUntilExit() }
-                #expect(rerun.allSatisfy { $0.terminationStatus == 0 }, "round \(round)")
+                #expect(rerun.allSatisfy { $0.terminationStatus == 0 },
+                        "round \(round): exit \(rerun.map(\.terminationStatus)); \(logs.map { logTail($0) })")
             }
             try expectState(db, equals: model.state, "round \(round), killed after \(delay) s")
         }

@@ -29,10 +29,9 @@ func logTail(_ log: URL, lines: Int = 5) -> String {
 /// empties the tables, starts the run's processes (`start`), kills with SIGKILL those still
 /// running after a delay, waits for PostgreSQL to end their sessions, checks that the kill left
 /// only whole dumps behind (no row above its product's watermark), then hands over to `finish`
-/// (run again, compare). Delays spread over
-/// the run (connection, early and late dumps, commits); a round whose run finished before its
-/// kill is tried again earlier. Ends after `kills` kills that landed mid-run, or 3 x `kills`
-/// rounds; returns both counts.
+/// (run again, compare). Delays spread over the run (connection, early and late dumps,
+/// commits); a round whose run finished before its kill is tried again earlier. Ends after
+/// `kills` kills that landed mid-run, or 3 x `kills` rounds; returns both counts.
 func killRounds(kills: Int, duration: Double, seed: UInt64, db: TestDatabase, start: () throws -> [Process],
                 finish: (_ round: Int, _ delay: Double) throws -> Void) throws -> (killed: Int, rounds: Int) {
     var rng = SeededRandom(seed: seed)

@@ -187,10 +187,7 @@ struct MigrationStore {
             try connection.execute("""
                 WITH a AS MATERIALIZED (
                     SELECT product_imei, time FROM migrate_advance WHERE \(updated == known ? "NOT has_row" : "true"))
-                INSERT INTO product_migration_history AS h
-                    (product_imei, latest_migration_timestamp, last_migrated_at, created_at, created_by, modified_at, modified_by)
-                SELECT a.product_imei, a.time, now() AT TIME ZONE 'utc', now() AT TIME ZONE 'utc', $1, now() AT TIME ZONE 'utc', $1
-                FROM a
+                \(Self.newHistoryRows)
                 ORDER BY a.product_imei
                 ON CONFLICT (product_imei) DO UPDATE SET
                     latest_migration_timestamp = GREATEST(h.latest_migration_timestamp, EXCLUDED.latest_migration_timestamp),
@@ -201,6 +198,15 @@ struct MigrationStore {
         }
     }
 
+    /// The history row of each advance in `a`, its audit columns by the actor (`$1`): the
+    /// plain INSERT and the upsert write the same row.
+    private static let newHistoryRows = """
+        INSERT INTO product_migration_history AS h
+            (product_imei, latest_migration_timestamp, last_migrated_at, created_at, created_by, modified_at, modified_by)
+        SELECT a.product_imei, a.time, now() AT TIME ZONE 'utc', now() AT TIME ZONE 'utc', $1, now() AT TIME ZONE 'utc', $1
+        FROM a
+        """
+
     /// The history rows of the advances believed new, by a plain INSERT in a savepoint: true
     /// when they went in, false (nothing inserted) when one of them existed after all. An
     /// upsert's speculative insertion made 100,000 new rows 20-25% slower (docs/benchmarks.md).
@@ -210,10 +216,7 @@ struct MigrationStore {
         do {
             try connection.execute("""
                 WITH a AS (SELECT product_imei, time FROM migrate_advance WHERE NOT has_row)
-                INSERT INTO product_migration_history
-                    (product_imei, latest_migration_timestamp, last_migrated_at, created_at, created_by, modified_at, modified_by)
-                SELECT a.product_imei, a.time, now() AT TIME ZONE 'utc', now() AT TIME ZONE 'utc', $1, now() AT TIME ZONE 'utc', $1
-                FROM a
+                \(Self.newHistoryRows)
                 """, [.text(actor)])
         } catch let error as PostgresError where error.sqlState == .uniqueViolation {
             try connection.executeScript("ROLLBACK TO SAVEPOINT migrate_new_history; RELEASE SAVEPOINT migrate_new_history")

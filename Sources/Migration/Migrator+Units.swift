@@ -27,66 +27,129 @@ extension Migrator {
     }
 
     /// For unit `index`, a reading of the dump for its candidates only, on a file handle
-    /// and a context of its own (so that the unit's thread shares nothing with the reader's).
+    /// and a context of its own (so that the unit's thread shares nothing with the reader's),
+    /// with the lines already found refused (`DumpContext.refusedLines`) malformed.
     func rereadings(of context: DumpContext, units: UnitPlan) -> (Int) -> UnitRereading {
         let (entry, products, watermarks, runID) = (context.entry, context.products, context.watermarks, context.runID)
-        let (routing, reader, classifier) = (context.routing, configuration.reader, classifier)
+        let (routing, refusedLines, reader, classifier) = (context.routing, context.refusedLines, configuration.reader, classifier)
         return { index in
             { take in
                 let own = DumpContext(entry: entry, dump: try DumpFile(path: entry.path, options: reader), products: products,
                                       watermarks: watermarks, runID: runID, rejectsBefore: 0, maxRejects: nil, sink: nil,
                                       progress: { _, _ in })
                 own.routing = routing?.restricted(to: [index], of: units)
+                own.refusedLines = refusedLines
                 try Candidates(context: own, classifier: classifier).again(take)
             }
         }
     }
 
     /// Reads one dump once and writes it through the pending units' connections, each unit
-    /// committing its own part (`UnitDumpWriter`); the units whose strategy refused the dump
-    /// read it again, on the staged strategy, for their products only. The committed units'
-    /// watermarks and rows go into `state` even when another unit failed; then this throws
-    /// `UnitFailed`, and the run stops after this dump.
+    /// committing its own part (`UnitDumpWriter`). The units whose strategy refused the dump
+    /// read it again, on the staged strategy, for their products only; so do the units whose
+    /// rows PostgreSQL refused for their data, once the lines of those rows are found and
+    /// counted malformed (`isolateRefusedLines`, as in a run of one unit). The committed
+    /// units' watermarks and rows go into `state` even when another unit failed; then this
+    /// throws `UnitFailed`, and the run stops after this dump.
     func migrateUnits(_ context: DumpContext, pending: [Int], units: UnitPlan, writer: UnitDumpWriter,
                       state: inout RunState) throws -> DumpOutcome {
         let strategy = WriteStrategy.first(for: configuration, memory: nil)
         context.beginPass()
         let candidates = Candidates(context: context, classifier: classifier)
-        let rereading = rereadings(of: context, units: units)
         var results = try writer.write(context, pending: pending, strategy: strategy,
                                        read: { try candidates.forEach($0) },
-                                       rereading: rereading)
-        let refused = results.keys.filter { if case .refused = results[$0]! { true } else { false } }.sorted()
-        if !refused.isEmpty, !results.values.contains(where: { if case .failed = $0 { true } else { false } }) {
-            logger.info("dump read again on the staged strategy", metadata: [
-                "dump.file": "\(context.entry.path)", "dump.strategy": "\(strategy.name)",
-                "units": "\(refused.map { writer.units[$0].name })",
-            ])
-            let routing = context.routing
-            defer { context.routing = routing }
-            context.routing = routing?.restricted(to: refused, of: units)
-            let again = try writer.write(context, pending: refused, strategy: .staged,
-                                         read: { try candidates.again($0) },
-                                         rereading: rereading)
-            results.merge(again) { $1 }
+                                       rereading: rereadings(of: context, units: units))
+        let routing = context.routing
+        defer { context.routing = routing }
+        var isolation = RefusedRowIsolation()
+        var stagedUnits: [Int] = []
+        do {
+            while let again = try unitsToWriteAgain(results, context, units: units, isolation: &isolation) {
+                logger.info("dump read again on the staged strategy", metadata: [
+                    "dump.file": "\(context.entry.path)", "dump.strategy": "\(strategy.name)",
+                    "units": "\(again.map { writer.units[$0].name })",
+                ])
+                context.routing = routing?.restricted(to: again, of: units)
+                results.merge(try writer.write(context, pending: again, strategy: .staged,
+                                               read: { try candidates.again($0) },
+                                               rereading: rereadings(of: context, units: units))) { $1 }
+                stagedUnits += again
+                context.routing = routing
+            }
+        } catch {
+            _ = settle(results, pending: pending, writer: writer, state: &state)
+            throw error
         }
         var counts = context.counts
+        let (written, failure) = settle(results, pending: pending, writer: writer, state: &state)
+        if let failure { throw failure }
+        counts.inserted += written.inserted
+        counts.present += written.present
+        counts.duplicates += written.duplicates
+        // The log names the strategy that took the dump's last candidates.
+        return DumpOutcome(counts: counts, tally: ProductTally(productCount: 0),
+                           strategy: stagedUnits.isEmpty ? strategy.name : "staged")
+    }
+
+    /// Carries the committed units' watermarks and rows into `state` (also when the dump
+    /// fails: what they committed stays committed); returns what they wrote, summed, and the
+    /// first other unit's failure.
+    private func settle(_ results: [Int: UnitDumpWriter.UnitResult], pending: [Int], writer: UnitDumpWriter,
+                        state: inout RunState) -> (written: DumpCounts, failure: UnitFailed?) {
+        var written = DumpCounts()
         var failure: UnitFailed?
         for index in pending {
-            switch results[index]! {
-            case .committed(let written):
-                apply(written.tally, to: &state)
-                counts.inserted += written.inserted
-                counts.present += written.present
-                counts.duplicates += written.duplicates
+            switch results[index] {
+            case .committed(let write):
+                apply(write.tally, to: &state)
+                written.inserted += write.inserted
+                written.present += write.present
+                written.duplicates += write.duplicates
             case .refused(let refusal):
                 failure = failure ?? UnitFailed(unit: writer.units[index].name, underlying: refusal)
             case .failed(let error):
                 failure = failure ?? UnitFailed(unit: writer.units[index].name, underlying: error)
+            case nil:
+                break
             }
         }
-        if let failure { throw failure }
-        // The log names the strategy that took the dump's last candidates.
-        return DumpOutcome(counts: counts, tally: ProductTally(productCount: 0), strategy: refused.isEmpty ? strategy.name : "staged")
+        return (written, failure)
+    }
+
+    /// The units to write again on the staged strategy, or nil: those whose strategy refused
+    /// the dump, and those whose rows PostgreSQL refused for their data once their refused
+    /// lines are isolated (found among those units' candidates, then the dump counted again
+    /// with them malformed: the report's counts, and those the units written again record). Nil when a
+    /// unit failed otherwise (the dump fails; the next run reads it again for that unit) or
+    /// when the isolation has nothing more to try.
+    private func unitsToWriteAgain(_ results: [Int: UnitDumpWriter.UnitResult], _ context: DumpContext, units: UnitPlan,
+                                   isolation: inout RefusedRowIsolation) throws -> [Int]? {
+        var strategyRefused: [Int] = []
+        var dataRefused: [Int] = []
+        var refusal: PostgresError?
+        for (index, result) in results {
+            switch result {
+            case .committed: break
+            case .refused: strategyRefused.append(index)
+            case .failed(let error as PostgresError) where error.refusesData:
+                dataRefused.append(index)
+                refusal = refusal ?? error
+            case .failed: return nil
+            }
+        }
+        if let refusal {
+            let routing = context.routing
+            defer { context.routing = routing }
+            context.routing = routing?.restricted(to: dataRefused, of: units)
+            let before = context.refusedLines.count
+            guard try isolateRefusedLines(after: refusal, context, &isolation) else { return nil }
+            if context.refusedLines.count > before {
+                context.routing = routing
+                context.beginPass()
+                try Candidates(context: context, classifier: classifier).forEach { _ in }
+            }
+        }
+        let again = (strategyRefused + dataRefused).sorted()
+        return again.isEmpty ? nil : again
     }
 }

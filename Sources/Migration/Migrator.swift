@@ -251,20 +251,49 @@ public final class Migrator {
     }
 
     /// Reads one dump and applies it in one transaction (read-only in a dry run), on the
-    /// strategy `WriteStrategy.first` names; when that strategy refuses the dump, on the staged one.
+    /// strategy `WriteStrategy.first` names; when that strategy refuses the dump, on the staged
+    /// one; when PostgreSQL refuses rows for their data, again on the staged one with the
+    /// lines of those rows malformed (`isolateRefusedLines`).
     private func migrate(_ context: DumpContext, memory: inout DryRunMemory?) throws -> DumpOutcome {
         do {
             return try migrateOnce(context, memory: &memory)
-        } catch let error as PostgresError where error.refusesData && context.refusedLines.isEmpty {
-            // Defence in depth: find the rows PostgreSQL refuses, then read the dump again with their lines malformed.
-            logger.warning("PostgreSQL refused rows of the dump; finding their lines", metadata: [
-                "dump.file": "\(context.entry.path)", "error": "\(error)",
-            ])
-            context.refusedLines = try RefusedLines(connection: connection)
-                .find(Candidates(context: context, classifier: classifier))
-            guard !context.refusedLines.isEmpty else { throw error }
-            return try migrateOnce(context, memory: &memory)
+        } catch var error as PostgresError where error.refusesData {
+            var isolation = RefusedRowIsolation()
+            while try isolateRefusedLines(after: error, context, &isolation) {
+                do {
+                    return try attempt(.staged, context, memory: &memory)
+                } catch let again as PostgresError where again.refusesData {
+                    error = again
+                }
+            }
+            throw error
         }
+    }
+
+    /// How far the isolation of a dump's refused rows has gone.
+    struct RefusedRowIsolation {
+        /// The dump has been written on the staged strategy since a refusal.
+        var stagedTried = false
+    }
+
+    /// Defence in depth (DESIGN.md, "A point"): after PostgreSQL refused rows of the dump for
+    /// their data, finds the lines of the rows it refuses among the candidates `context` routes
+    /// (`RefusedLines`) and adds them to `context.refusedLines`, so that the next reading
+    /// rejects them as malformed. True when the dump is worth writing again on the staged
+    /// strategy: new lines were found, or, the first time, none was, since a refused row may be
+    /// one a later line of the dump overrides (the staged strategy drops it before inserting;
+    /// the direct one copies every line). Each round finds a line or ends, so it terminates.
+    func isolateRefusedLines(after error: PostgresError, _ context: DumpContext,
+                             _ isolation: inout RefusedRowIsolation) throws -> Bool {
+        logger.warning("PostgreSQL refused rows of the dump; finding their lines", metadata: [
+            "dump.file": "\(context.entry.path)", "error": "\(error)",
+        ])
+        let found = try RefusedLines(connection: connection).find(Candidates(context: context, classifier: classifier))
+        let new = found.filter { context.refusedLines[$0.key] == nil }
+        guard !new.isEmpty || !isolation.stagedTried else { return false }
+        context.refusedLines.merge(new) { old, _ in old }
+        isolation.stagedTried = true
+        return true
     }
 
     private func migrateOnce(_ context: DumpContext, memory: inout DryRunMemory?) throws -> DumpOutcome {

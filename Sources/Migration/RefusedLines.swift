@@ -66,7 +66,9 @@ struct RefusedLines {
         } catch let error as PostgresError where error.refusesData {
             try connection.executeScript("ROLLBACK TO SAVEPOINT \(savepoint); RELEASE SAVEPOINT \(savepoint)")
             if rows.count == 1, let row = rows.first {
-                refused[row.point.line] = error.sqlState.map { "\($0): \(error.message)" } ?? error.message
+                // The reason names the table whose constraint refused the row, not the probe's copy of it.
+                let message = error.message.replacingOccurrences(of: "\"migrate_probe\"", with: "\"telemetry\"")
+                refused[row.point.line] = error.sqlState.map { "\($0): \(message)" } ?? message
                 return
             }
             let middle = rows.startIndex + rows.count / 2

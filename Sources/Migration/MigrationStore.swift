@@ -238,20 +238,40 @@ struct MigrationStore {
 
     // MARK: The run record
 
-    /// Marks runs of this unit left `running` by a process that died as `aborted`. Called
-    /// with the unit's lock held, so no such run can still be alive.
+    /// The class of the advisory lock a run holds on its `migrate_run` row for as long as its
+    /// session lives: the two-key form (this class, the row's id modulo 2^31), which never meets
+    /// the one-key form of `RunLock`. Invariant: a row is `running` only while a session holds
+    /// its lock, or once that session has ended without finishing it (the process died).
+    static let runLockClass: Int64 = 0x544D_5255  // "TMRU"
+
+    /// Marks the runs left `running` by a process that died as `aborted`: those whose row lock
+    /// no session holds, whatever their unit (a killed `--shard 1/3` run is found by a later
+    /// `--workers 3` run too). A run takes its row lock before its row commits, so a live run is
+    /// never taken for a dead one.
     func abortOrphanedRuns() throws {
         try connection.execute("""
-            UPDATE migrate_run SET status = 'aborted', finished_at = now() AT TIME ZONE 'utc'
-            WHERE unit = $1 AND status = 'running'
-            """, [.text(unit)])
+            UPDATE migrate_run r SET status = 'aborted', finished_at = now() AT TIME ZONE 'utc'
+            WHERE r.status = 'running' AND NOT EXISTS (
+                SELECT 1 FROM pg_locks l
+                WHERE l.locktype = 'advisory' AND l.objsubid = 2 AND l.classid = $1::bigint::oid
+                  AND l.objid = (r.run_id % 2147483648)::oid
+                  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))
+            """, [.int(Self.runLockClass)])
     }
 
+    /// Records the run as `running` and takes its row lock, in one transaction.
     func startRun(mode: String, host: String, pid: Int32) throws -> Int64? {
-        try connection.query("""
-            INSERT INTO migrate_run (unit, mode, dry_run, started_at, status, host, pid)
-            VALUES ($1, $2, false, now() AT TIME ZONE 'utc', 'running', $3, $4::int) RETURNING run_id
-            """, [.text(unit), .text(mode), .text(host), .int(Int64(pid))]).first?.int64(0)
+        try connection.transaction {
+            let runID = try connection.query("""
+                INSERT INTO migrate_run (unit, mode, dry_run, started_at, status, host, pid)
+                VALUES ($1, $2, false, now() AT TIME ZONE 'utc', 'running', $3, $4::int) RETURNING run_id
+                """, [.text(unit), .text(mode), .text(host), .int(Int64(pid))]).first?.int64(0)
+            if let runID {
+                _ = try connection.query("SELECT pg_advisory_lock($1::int, ($2::bigint % 2147483648)::int)",
+                                         [.int(Self.runLockClass), .int(runID)])
+            }
+            return runID
+        }
     }
 
     func finishRun(_ runID: Int64, report: RunReport, exitCode: Int32) throws {
@@ -259,6 +279,8 @@ struct MigrationStore {
             UPDATE migrate_run SET finished_at = now() AT TIME ZONE 'utc', status = $2, exit_code = $3::int, report = $4::jsonb
             WHERE run_id = $1::bigint
             """, [.int(runID), .text(report.status.rawValue), .int(Int64(exitCode)), .text(report.recordJSON)])
+        _ = try connection.query("SELECT pg_advisory_unlock($1::int, ($2::bigint % 2147483648)::int)",
+                                 [.int(Self.runLockClass), .int(runID)])
     }
 }
 

@@ -118,10 +118,10 @@ extension Migrator {
 
     /// The units to write again on the staged strategy, or nil: those whose strategy refused
     /// the dump, and those whose rows PostgreSQL refused for their data once their refused
-    /// lines are isolated (found among those units' candidates, then the dump counted again
-    /// with them malformed: the report's counts, and those the units written again record). Nil when a
-    /// unit failed otherwise (the dump fails; the next run reads it again for that unit) or
-    /// when the isolation has nothing more to try.
+    /// lines are isolated (found among those units' candidates, then the whole dump counted
+    /// again with them malformed: the report's counts, and those the units written again
+    /// record). Nil when a unit failed otherwise (the dump fails; the next run reads it again
+    /// for that unit) or when the isolation has nothing more to try.
     private func unitsToWriteAgain(_ results: [Int: UnitDumpWriter.UnitResult], _ context: DumpContext, units: UnitPlan,
                                    isolation: inout RefusedRowIsolation) throws -> [Int]? {
         var strategyRefused: [Int] = []

@@ -50,13 +50,6 @@ struct MigrationStore {
         return imeis
     }
 
-    /// Whether `telemetry` has CHECK constraints (none is the tool's own: an operator's).
-    func telemetryHasCheckConstraints() throws -> Bool {
-        try connection.query("""
-            SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'telemetry'::regclass AND contype = 'c')
-            """).first?.bool(0) == true
-    }
-
     /// Name → fingerprint of the dumps this unit has completed.
     func completedDumps() throws -> [String: String] {
         var map = [String: String]()

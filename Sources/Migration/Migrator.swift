@@ -80,9 +80,6 @@ public final class Migrator {
         var runID: Int64?
         /// A nightly dry run's memory of the rows it would have inserted (nil otherwise).
         var dryRun: DryRunMemory?
-        /// A dry run on a `telemetry` with CHECK constraints: its candidates are probed against
-        /// them (`probeRefusedLines`).
-        var probesChecks = false
     }
 
     /// Runs to the end or to the first failed dump. Throws `UsageError` (exit 2) for a
@@ -140,7 +137,6 @@ public final class Migrator {
         if configuration.dryRun && configuration.mode == .nightly {
             state.dryRun = DryRunMemory(committed: state.watermarks)
         }
-        state.probesChecks = try configuration.dryRun && store.telemetryHasCheckConstraints()
         let plan = plan(units)
         report.dumps = plan.map(\.report)
         let bytesTotal = plan.filter { $0.report.status != .skipped }.reduce(UInt64(0)) { $0 + $1.size }
@@ -156,7 +152,7 @@ public final class Migrator {
                 current.routing = units.routing(pending: entry.pending, done: entry.done)
                 context = current
                 let outcome = try writer.map { try migrateUnits(current, pending: entry.pending, units: units, writer: $0, state: &state) }
-                    ?? migrate(current, memory: &state.dryRun, probingChecks: state.probesChecks)
+                    ?? migrate(current, memory: &state.dryRun)
                 dumpReport.counts = outcome.counts
                 dumpReport.status = configuration.dryRun ? .planned : .completed
                 apply(outcome, to: &state)
@@ -258,8 +254,7 @@ public final class Migrator {
     /// strategy `WriteStrategy.first` names; when that strategy refuses the dump, on the staged
     /// one; when PostgreSQL refuses rows for their data, again on the staged one with the
     /// lines of those rows malformed (`isolateRefusedLines`).
-    private func migrate(_ context: DumpContext, memory: inout DryRunMemory?, probingChecks: Bool) throws -> DumpOutcome {
-        if probingChecks { try probeRefusedLines(context) }
+    private func migrate(_ context: DumpContext, memory: inout DryRunMemory?) throws -> DumpOutcome {
         do {
             return try migrateOnce(context, memory: &memory)
         } catch var error as PostgresError where error.refusesData {
@@ -299,21 +294,6 @@ public final class Migrator {
         context.refusedLines.merge(new) { old, _ in old }
         isolation.stagedTried = true
         return true
-    }
-
-    /// A dry run inserts nothing, so PostgreSQL refuses none of its rows: on a `telemetry`
-    /// with CHECK constraints (an operator's), it finds ahead the lines the real run would
-    /// reject, probing its candidates against a temporary copy of the table (`RefusedLines`,
-    /// in a read-only transaction, rolled back) until no new line is refused, as the real
-    /// run's isolation does after each refusal. So its report rejects the same lines.
-    private func probeRefusedLines(_ context: DumpContext) throws {
-        while true {
-            let found = try RefusedLines(connection: connection, readOnly: true)
-                .find(Candidates(context: context, classifier: classifier))
-            let new = found.filter { context.refusedLines[$0.key] == nil }
-            guard !new.isEmpty else { return }
-            context.refusedLines.merge(new) { old, _ in old }
-        }
     }
 
     private func migrateOnce(_ context: DumpContext, memory: inout DryRunMemory?) throws -> DumpOutcome {

@@ -14,8 +14,6 @@ import PostgresClient
 /// back. The candidates are held in memory: this runs only for a dump that was refused.
 struct RefusedLines {
     let connection: PostgresConnection
-    /// Probes in a read-only transaction (a dry run's): the probe writes only its temporary table.
-    var readOnly = false
     /// Rows per first batch.
     var batch = 4096
 
@@ -30,7 +28,7 @@ struct RefusedLines {
         try connection.executeScript("""
             CREATE TEMP TABLE IF NOT EXISTS migrate_probe (LIKE telemetry INCLUDING CONSTRAINTS INCLUDING INDEXES);
             TRUNCATE migrate_probe;
-            BEGIN\(readOnly ? " READ ONLY" : "");
+            BEGIN;
             """)
         var refused: [Int: String] = [:]
         do {

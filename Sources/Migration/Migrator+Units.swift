@@ -93,11 +93,13 @@ extension Migrator {
 
     /// Carries the committed units' watermarks and rows into `state` (also when the dump
     /// fails: what they committed stays committed); returns what they wrote, summed, and the
-    /// first other unit's failure.
+    /// failure to report: the first unit's error, else the first unit's strategy refusal (a
+    /// unit left refused only because another failed).
     private func settle(_ results: [Int: UnitDumpWriter.UnitResult], pending: [Int], writer: UnitDumpWriter,
                         state: inout RunState) -> (written: DumpCounts, failure: UnitFailed?) {
         var written = DumpCounts()
         var failure: UnitFailed?
+        var refused: UnitFailed?
         for index in pending {
             switch results[index] {
             case .committed(let write):
@@ -106,14 +108,14 @@ extension Migrator {
                 written.present += write.present
                 written.duplicates += write.duplicates
             case .refused(let refusal):
-                failure = failure ?? UnitFailed(unit: writer.units[index].name, underlying: refusal)
+                refused = refused ?? UnitFailed(unit: writer.units[index].name, underlying: refusal)
             case .failed(let error):
                 failure = failure ?? UnitFailed(unit: writer.units[index].name, underlying: error)
             case nil:
                 break
             }
         }
-        return (written, failure)
+        return (written, failure ?? refused)
     }
 
     /// The units to write again on the staged strategy, or nil: those whose strategy refused

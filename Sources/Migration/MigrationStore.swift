@@ -266,12 +266,15 @@ struct MigrationStore {
                 INSERT INTO migrate_run (unit, mode, dry_run, started_at, status, host, pid)
                 VALUES ($1, $2, false, now() AT TIME ZONE 'utc', 'running', $3, $4::int) RETURNING run_id
                 """, [.text(unit), .text(mode), .text(host), .int(Int64(pid))]).first?.int64(0)
-            if let runID {
-                _ = try connection.query("SELECT pg_advisory_lock($1::int, ($2::bigint % 2147483648)::int)",
-                                         [.int(Self.runLockClass), .int(runID)])
-            }
+            if let runID { try runLock("pg_advisory_lock", runID) }
             return runID
         }
+    }
+
+    /// Calls `function` (`pg_advisory_lock` or `pg_advisory_unlock`) on run `runID`'s row lock.
+    private func runLock(_ function: String, _ runID: Int64) throws {
+        _ = try connection.query("SELECT \(function)($1::int, ($2::bigint % 2147483648)::int)",
+                                 [.int(Self.runLockClass), .int(runID)])
     }
 
     func finishRun(_ runID: Int64, report: RunReport, exitCode: Int32) throws {
@@ -279,8 +282,7 @@ struct MigrationStore {
             UPDATE migrate_run SET finished_at = now() AT TIME ZONE 'utc', status = $2, exit_code = $3::int, report = $4::jsonb
             WHERE run_id = $1::bigint
             """, [.int(runID), .text(report.status.rawValue), .int(Int64(exitCode)), .text(report.recordJSON)])
-        _ = try connection.query("SELECT pg_advisory_unlock($1::int, ($2::bigint % 2147483648)::int)",
-                                 [.int(Self.runLockClass), .int(runID)])
+        try runLock("pg_advisory_unlock", runID)
     }
 }
 

@@ -15,6 +15,9 @@ import TelemetryCore
 struct MigrationStore {
     let connection: PostgresConnection
     let unit: String
+    /// In a dry run: its staged count also copies the rows into `migrate_dry_probe`
+    /// (`prepareRefusalProbe`).
+    private(set) var probesRefusals = false
 
     /// Session-level temporary tables; created outside any transaction so that a dry run's
     /// read-only transactions can still fill them.
@@ -38,6 +41,33 @@ struct MigrationStore {
                 TRUNCATE migrate_dry_inserted;
                 """)
         }
+    }
+
+    /// For a dry run, which inserts nothing into `telemetry` and so by itself meets no CHECK the
+    /// operator added there (on the table or on a column's domain), where the real run rejects
+    /// the refused lines as malformed. When `telemetry` has one, creates `migrate_dry_probe`, a
+    /// temporary table with `telemetry`'s columns and constraints but no index, and sets
+    /// `probesRefusals`: the staged count then copies every deduplicated candidate into it.
+    /// PostgreSQL checks a row before its key, so the real run is refused by the same rows,
+    /// those already present included, and the dry run isolates them as the real run does
+    /// (`Migrator.isolateRefusedLines`).
+    mutating func prepareRefusalProbe() throws {
+        probesRefusals = try telemetryHasChecks()
+        guard probesRefusals else { return }
+        try connection.executeScript("""
+            CREATE TEMP TABLE IF NOT EXISTS migrate_dry_probe (LIKE telemetry INCLUDING CONSTRAINTS) ON COMMIT DELETE ROWS
+            """)
+    }
+
+    /// Whether `telemetry` has a CHECK, on the table or on the domain of a column. (The reader's
+    /// limits on keys and text rule out PostgreSQL's other refusals of a row for its data.)
+    private func telemetryHasChecks() throws -> Bool {
+        try connection.query("""
+            SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'telemetry'::regclass AND contype = 'c')
+                OR EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+                           WHERE a.attrelid = 'telemetry'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+                             AND t.typtype = 'd')
+            """).first?.bool(0) == true
     }
 
     // MARK: Reads
@@ -104,7 +134,8 @@ struct MigrationStore {
     }
 
     /// Inserts the staged candidates, last one per (product_imei, field, time) winning, and
-    /// leaves existing rows alone. In a dry run, counts what would be inserted instead.
+    /// leaves existing rows alone. In a dry run, counts what would be inserted instead (and,
+    /// when `probesRefusals`, meets the refusals of `telemetry`'s CHECKs).
     /// Returns the number of distinct staged keys and the rows inserted per product.
     func insertStaged(dryRun: Bool) throws -> (distinct: Int, insertedPerProduct: [String: Int]) {
         let deduplicated = """
@@ -112,7 +143,13 @@ struct MigrationStore {
                 SELECT DISTINCT ON (product_imei, field, time) product_imei, field, time, value, value_text
                 FROM migrate_stage ORDER BY product_imei, field, time, seq DESC
             )
-            """
+            """ + (dryRun && probesRefusals ? """
+            ,
+            probed AS (
+                INSERT INTO migrate_dry_probe (product_imei, field, time, value, value_text)
+                SELECT product_imei, field, time, value, value_text FROM d
+            )
+            """ : "")
         let inserted = dryRun
             ? """
               ins AS (

@@ -42,7 +42,7 @@ public struct UsageError: Error, CustomStringConvertible {
 public final class Migrator {
     let configuration: RunConfiguration
     let connection: PostgresConnection
-    let store: MigrationStore
+    private(set) var store: MigrationStore
     let classifier: Classifier
     let logger: Logger
     let rejects: RejectSink?
@@ -114,6 +114,7 @@ public final class Migrator {
         ])
         var state = RunState()
         try store.prepareSession(dryRun: configuration.dryRun)
+        if configuration.dryRun { try store.prepareRefusalProbe() }
         state.products = ProductIndex(try store.productIMEIs())
         if case .backfill(let selection) = configuration.mode {
             let unknown = selection.imeis.filter { state.products.id(of: $0) == nil }.sorted()
@@ -134,7 +135,8 @@ public final class Migrator {
         state.watermarks = try store.watermarks(of: configuration.shard ?? .all, products: state.products)
         state.watermarksBefore = state.watermarks
         state.rows = [Int?](repeating: nil, count: state.products.count)
-        if configuration.dryRun && configuration.mode == .nightly {
+        // Counted in memory, a dry run would not meet the refusals of a CHECK: with one, it takes the staged strategy.
+        if configuration.dryRun && configuration.mode == .nightly && !store.probesRefusals {
             state.dryRun = DryRunMemory(committed: state.watermarks)
         }
         let plan = plan(units)

@@ -27,6 +27,26 @@ struct DryRunAgreementTests {
             try? FileManager.default.removeItem(at: directory)
         }
     }
+
+    /// The same with a CHECK on `telemetry` that refuses one value in ten: the run isolates the
+    /// refused lines as malformed (overridden ones, present ones and repeats included), and the
+    /// dry run, which inserts nothing, must count them as it does.
+    @Test func dryRunEqualsTheRunThatFollowsWhenACheckRefusesRows() throws {
+        let direct = try Bench(label: "agreecheck", stagedOnly: false, refusing: true)
+        let staged = try Bench(label: "agreecheckstaged", stagedOnly: true, refusing: true)
+        defer { direct.db.drop(); staged.db.drop() }
+        var refused = 0
+        for seed in 1...UInt64(Self.cases) {
+            let set = AgreementSet(seed: seed)
+            let directory = try set.write()
+            let viaDirect = try direct.check(set, directory, seed: seed)
+            let viaStaged = try staged.check(set, directory, seed: seed)
+            #expect(viaDirect == viaStaged, "seed \(seed): the direct and staged runs disagree")
+            refused += viaDirect.components(separatedBy: "malformed ").dropFirst().reduce(0) { $0 + (Int($1.prefix { $0.isNumber }) ?? 0) }
+            try? FileManager.default.removeItem(at: directory)
+        }
+        #expect(refused > 30, "the CHECK refused \(refused) lines over \(Self.cases) sets")
+    }
 }
 
 /// One database and the runs of one strategy family on it.
@@ -35,10 +55,12 @@ private struct Bench {
     let connection: PostgresConnection
     let stagedOnly: Bool
 
-    init(label: String, stagedOnly: Bool) throws {
+    /// - Parameter refusing: `telemetry` gets a CHECK that refuses the value 7.
+    init(label: String, stagedOnly: Bool, refusing: Bool = false) throws {
         db = try TestDatabase.create(label: label)
         connection = try PostgresConnection(url: db.url)
         try Schema.apply(on: connection)
+        if refusing { try connection.executeScript("ALTER TABLE telemetry ADD CONSTRAINT not_seven CHECK (value <> 7)") }
         self.stagedOnly = stagedOnly
     }
 

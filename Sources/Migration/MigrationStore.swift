@@ -273,6 +273,17 @@ struct MigrationStore {
                   .int(Int64(counts.read)), .int(Int64(counts.inserted))])
     }
 
+    /// Sets the points the completed-dump records of `units` claim for a dump this run
+    /// recorded: under `--workers`, a unit that committed before another unit's refused lines
+    /// were found recorded the dump's read count with those lines in it.
+    func correctRecordedPoints(dump name: String, runID: Int64, units: [String], points: Int) throws {
+        for unit in units {
+            try connection.execute("""
+                UPDATE migrate_dump SET points = $1::bigint WHERE unit = $2 AND name = $3 AND run_id = $4::bigint
+                """, [.int(Int64(points)), .text(unit), .text(name), .int(runID)])
+        }
+    }
+
     // MARK: The run record
 
     /// The class of the advisory lock a run holds on its `migrate_run` row for as long as its

@@ -59,6 +59,13 @@ extension Migrator {
         var results = try writer.write(context, pending: pending, strategy: strategy,
                                        read: { try candidates.forEach($0) },
                                        rereading: rereadings(of: context, units: units))
+        // The points each committed unit's completed-dump record claims: the dump's read count
+        // when it committed, which isolating refused lines later lowers.
+        var recorded: [Int: Int] = [:]
+        func noteCommitted() {
+            for (index, result) in results where result.isCommitted { recorded[index] = recorded[index] ?? context.counts.read }
+        }
+        noteCommitted()
         let routing = context.routing
         defer { context.routing = routing }
         var isolation = RefusedRowIsolation()
@@ -75,6 +82,7 @@ extension Migrator {
                                                rereading: rereadings(of: context, units: units))) { $1 }
                 stagedUnits += again
                 context.routing = routing
+                noteCommitted()
             }
         } catch {
             _ = settle(results, pending: pending, writer: writer, state: &state)
@@ -83,6 +91,17 @@ extension Migrator {
         var counts = context.counts
         let (written, failure) = settle(results, pending: pending, writer: writer, state: &state)
         if let failure { throw failure }
+        let miscounted = recorded.filter { $0.value != counts.read }.map { writer.units[$0.key].name }
+        if configuration.mode == .nightly, !miscounted.isEmpty, let runID = context.runID {
+            // Bookkeeping only: the units' parts are committed, so a failure here does not fail the dump.
+            do {
+                try store.correctRecordedPoints(dump: context.dump.name, runID: runID, units: miscounted, points: counts.read)
+            } catch {
+                logger.warning("completed-dump records not corrected", metadata: [
+                    "dump.file": "\(context.entry.path)", "units": "\(miscounted)", "error": "\(error)",
+                ])
+            }
+        }
         counts.inserted += written.inserted
         counts.present += written.present
         counts.duplicates += written.duplicates
@@ -153,5 +172,12 @@ extension Migrator {
         }
         let again = (strategyRefused + dataRefused).sorted()
         return again.isEmpty ? nil : again
+    }
+}
+
+extension UnitDumpWriter.UnitResult {
+    var isCommitted: Bool {
+        if case .committed = self { return true }
+        return false
     }
 }

@@ -143,6 +143,38 @@ struct RefusedRowTests {
         #expect(backfillReport.totals.malformed == 8, "\(backfillReport.totals)")
     }
 
+    /// Under `--workers 3`, with refused lines in one unit's products only: the other units
+    /// commit before those lines are found, and their completed-dump records are corrected to
+    /// the dump's read count without them (each record claims the points the report counts).
+    @Test func recordsOfUnitsCommittedBeforeTheIsolationCountWhatTheReportCounts() throws {
+        let db = try TestDatabase.create(label: "refused-records")
+        defer { db.drop() }
+        let connection = try PostgresConnection(url: db.url)
+        try Schema.apply(on: connection)
+        let imeis = (0..<12).map { String(500_000_000_000_200 + $0) }
+        for imei in imeis { try connection.execute("INSERT INTO product (product_imei) VALUES ($1)", [.text(imei)]) }
+        try connection.executeScript("ALTER TABLE telemetry ADD CONSTRAINT value_below_1e9 CHECK (value < 1e9)")
+        let units = RunUnit.shards(3)
+        #expect(units.allSatisfy { unit in imeis.contains { unit.contains(imei: $0) } }, "every unit has products")
+        let base: Int64 = 1_727_740_800_000_000_000
+        let lines: [DumpLine] = imeis.flatMap { imei in
+            [DumpLine.point(imei: imei, field: "voltage", value: .number(1), timeNanos: base),
+             .point(imei: imei, field: "power", value: .number(units[0].contains(imei: imei) ? 5e9 : 2), timeNanos: base)]
+        }
+        let dir = try Package.temporaryDirectory("refused-records")
+        let dump = dir.appendingPathComponent("20241001_a.lp.gz")
+        try DumpWriter.write(lines, to: dump)
+        let report = try Migrator(configuration: RunConfiguration(mode: .nightly, dumps: [dump.path], workers: 3),
+                                  connection: connection, logger: Logger(label: "test"), rejects: Collected(),
+                                  connect: { try PostgresConnection(url: db.url) }).run()
+        #expect(report.status == .ok, "\(report.message ?? "")")
+        let refused = imeis.filter { units[0].contains(imei: $0) }.count
+        #expect(report.dumps[0].counts.malformed == refused && report.dumps[0].counts.read == 24 - refused)
+        let records = try db.psql("SELECT string_agg(unit || ' ' || points, ', ' ORDER BY unit) FROM migrate_dump")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(records == units.map { "\($0.name) \(24 - refused)" }.joined(separator: ", "))
+    }
+
     /// A dry run's report and rejected lines.
     static func dryRun(_ configuration: RunConfiguration, _ connection: PostgresConnection) throws -> (RunReport, Collected) {
         let sink = Collected()

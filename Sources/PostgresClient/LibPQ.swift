@@ -39,11 +39,13 @@ enum LibPQ {
         return message.isEmpty ? nil : message
     }
 
-    static func errorFields(of result: OpaquePointer) -> (sqlState: String?, primary: String?, detail: String?, hint: String?) {
+    /// The error's SQLSTATE, primary message, detail, hint and the server function that raised it.
+    static func errorFields(of result: OpaquePointer)
+        -> (sqlState: String?, primary: String?, detail: String?, hint: String?, function: String?) {
         func field(_ code: Character) -> String? {
             PQresultErrorField(result, Int32(code.asciiValue!)).map { String(cString: $0) }
         }
-        return (field("C"), field("M"), field("D"), field("H"))
+        return (field("C"), field("M"), field("D"), field("H"), field("R"))
     }
 
     /// All rows as text, copied out of the result.

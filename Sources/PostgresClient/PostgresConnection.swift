@@ -291,10 +291,14 @@ public final class PostgresConnection {
         let lost = conn.map { PQstatus($0) != CONNECTION_OK } ?? true
         let message = fields.primary ?? LibPQ.resultErrorMessage(result) ?? conn.map { LibPQ.errorMessage($0) } ?? "unknown error"
         var sqlState = fields.sqlState.map(SQLState.init(rawValue:))
-        if sqlState == .internalError, let code = SQLState.lostByCitus(message: message) { sqlState = code }
+        var codeLostOnShard = false
+        if sqlState == .internalError {
+            if let code = SQLState.lostByCitus(message: message) { sqlState = code } else { codeLostOnShard = fields.function == "ReportCopyError" }
+        }
         return PostgresError(kind: lost ? .connectionLost : kind, sqlState: sqlState,
                              message: scrub(message, secrets: secrets),
-                             detail: fields.detail.map { scrub($0, secrets: secrets) }, hint: fields.hint)
+                             detail: fields.detail.map { scrub($0, secrets: secrets) }, hint: fields.hint,
+                             codeLostOnShard: codeLostOnShard)
     }
 
     /// An error reported by libpq itself (no result): connection lost when the status says so.

@@ -20,13 +20,18 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
     public var message: String
     public var detail: String?
     public var hint: String?
+    /// A Citus coordinator re-raised a shard's COPY error as `XX000` without its SQLSTATE, and
+    /// the message is none whose code `SQLState.lostByCitus` restores: the shard's code is unknown.
+    public var codeLostOnShard: Bool
 
-    public init(kind: Kind, sqlState: SQLState? = nil, message: String, detail: String? = nil, hint: String? = nil) {
+    public init(kind: Kind, sqlState: SQLState? = nil, message: String, detail: String? = nil, hint: String? = nil,
+                codeLostOnShard: Bool = false) {
         self.kind = kind
         self.sqlState = sqlState
         self.message = message
         self.detail = detail
         self.hint = hint
+        self.codeLostOnShard = codeLostOnShard
     }
 
     /// `PostgreSQL error 23505: duplicate key value ... (Key ... already exists.)`
@@ -45,10 +50,13 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
 
     /// True when the server refused a row for its data: a data exception (class 22), a
     /// program limit (class 54) or a CHECK constraint (23514). Such an error names a row,
-    /// not the connection or the statement, so the row can be set aside.
+    /// not the connection or the statement, so the row can be set aside. Also true for a
+    /// shard's COPY error whose code Citus dropped (`codeLostOnShard`): it may be one of those,
+    /// and the isolation, which probes rows on the coordinator where codes survive, tells; when
+    /// it finds no row, the dump fails with this error as before.
     public var refusesData: Bool {
         guard kind == .query || kind == .copy, let sqlState else { return false }
-        return sqlState.isDataException || sqlState.isProgramLimit || sqlState == .checkViolation
+        return sqlState.isDataException || sqlState.isProgramLimit || sqlState == .checkViolation || codeLostOnShard
     }
 }
 

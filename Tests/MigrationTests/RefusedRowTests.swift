@@ -59,6 +59,36 @@ struct RefusedRowTests {
         #expect(rows == "197")
     }
 
+    /// A data exception (class 22) raised by the operator's CHECK itself, not a CHECK violation:
+    /// isolated as well, on PostgreSQL and on Citus, whose coordinator re-raises a shard's COPY
+    /// error as `XX000` without its code (the coordinator's probe finds the line and the code).
+    @Test(arguments: [1, 2])
+    func aDataExceptionInsideACheckRejectsItsLineOnly(workers: Int) throws {
+        let db = try TestDatabase.create(label: "refused-22")
+        defer { db.drop() }
+        let connection = try PostgresConnection(url: db.url)
+        try Schema.apply(on: connection)
+        let imeis = (0..<6).map { String(500_000_000_000_400 + $0) }
+        for imei in imeis { try connection.execute("INSERT INTO product (product_imei) VALUES ($1)", [.text(imei)]) }
+        try connection.executeScript("ALTER TABLE telemetry ADD CONSTRAINT value_fits_int CHECK (value IS NULL OR value::int >= 0)")
+        let base: Int64 = 1_727_740_800_000_000_000
+        let lines: [DumpLine] = imeis.enumerated().flatMap { index, imei in
+            [DumpLine.point(imei: imei, field: "voltage", value: .number(1), timeNanos: base),
+             .point(imei: imei, field: "energy", value: .number(index == 4 ? 5e12 : 2), timeNanos: base)]
+        }
+        let dir = try Package.temporaryDirectory("refused-22")
+        let dump = dir.appendingPathComponent("20241001_a.lp.gz")
+        try DumpWriter.write(lines, to: dump)
+        let sink = Collected()
+        let report = try Migrator(configuration: RunConfiguration(mode: .nightly, dumps: [dump.path], workers: workers),
+                                  connection: connection, logger: Logger(label: "test"), rejects: sink,
+                                  connect: { try PostgresConnection(url: db.url) }).run()
+        #expect(report.status == .ok, "\(report.message ?? "")")
+        #expect(report.dumps[0].counts.malformed == 1 && report.dumps[0].counts.inserted == 11)
+        #expect(sink.rows.map(\.line) == [7 + 10], "\(sink.rows)")
+        #expect(sink.rows.allSatisfy { $0.reason.contains("22003") }, "\(sink.rows)")
+    }
+
     /// A refused value that a later line of the same (IMEI, field, time) overrides is no row and
     /// refuses nothing (the last line wins); a refused value that overrides an accepted one is
     /// its own line's fault, and the accepted one stays. Split into units (`--workers N`), each

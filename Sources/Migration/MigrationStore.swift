@@ -54,9 +54,7 @@ struct MigrationStore {
     mutating func prepareRefusalProbe() throws {
         probesRefusals = try telemetryHasChecks()
         guard probesRefusals else { return }
-        try connection.executeScript("""
-            CREATE TEMP TABLE IF NOT EXISTS migrate_dry_probe (LIKE telemetry INCLUDING CONSTRAINTS) ON COMMIT DELETE ROWS
-            """)
+        try RefusedLines.createProbeTable("migrate_dry_probe", on: connection, indexes: false, deletingRowsOnCommit: true)
     }
 
     /// Whether `telemetry` has a CHECK, on the table or on the domain of a column. (The reader's

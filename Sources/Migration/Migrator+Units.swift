@@ -163,7 +163,7 @@ extension Migrator {
             defer { context.routing = routing }
             context.routing = routing?.restricted(to: dataRefused, of: units)
             let before = context.refusedLines.count
-            guard try isolateRefusedLines(after: refusal, context, &isolation) else { return nil }
+            guard try isolateRefusedLines(after: refusal, context, units: Set(dataRefused), &isolation) else { return nil }
             if context.refusedLines.count > before {
                 context.routing = routing
                 context.beginPass()

@@ -276,6 +276,10 @@ public final class Migrator {
     struct RefusedRowIsolation {
         /// The dump has been written on the staged strategy since a refusal.
         var stagedTried = false
+        /// The units (indices; none for a run of one unit) whose candidates the last probe
+        /// found no new line among, or nil: the staged strategy writes exactly the rows it
+        /// probed, so a refusal of theirs after it is none the probe can find.
+        var foundNothingAmong: Set<Int>?
     }
 
     /// Defence in depth (DESIGN.md, "A point"): after PostgreSQL refused rows of the dump for
@@ -285,13 +289,15 @@ public final class Migrator {
     /// strategy: new lines were found, or, the first time, none was, since a refused row may be
     /// one a later line of the dump overrides (the staged strategy drops it before inserting;
     /// the direct one copies every line). Each round finds a line or ends, so it terminates.
-    func isolateRefusedLines(after error: PostgresError, _ context: DumpContext,
+    func isolateRefusedLines(after error: PostgresError, _ context: DumpContext, units: Set<Int> = [],
                              _ isolation: inout RefusedRowIsolation) throws -> Bool {
+        if isolation.stagedTried, let none = isolation.foundNothingAmong, units.isSubset(of: none) { return false }
         logger.warning("PostgreSQL refused rows of the dump; finding their lines", metadata: [
             "dump.file": "\(context.entry.path)", "error": "\(error)",
         ])
         let found = try RefusedLines(connection: connection).find(Candidates(context: context, classifier: classifier))
         let new = found.filter { context.refusedLines[$0.key] == nil }
+        isolation.foundNothingAmong = new.isEmpty ? units : nil
         guard !new.isEmpty || !isolation.stagedTried else { return false }
         context.refusedLines.merge(new) { old, _ in old }
         isolation.stagedTried = true

@@ -17,7 +17,7 @@ import PostgresClient
 /// three kinds) is out of reach. Memory: one batch, and the refused lines.
 struct RefusedLines {
     let connection: PostgresConnection
-    /// Candidates per batch.
+    /// Distinct keys per batch.
     var batch = 4096
     /// Batches between two truncations of the probe table (rolled-back rows stay in its
     /// files until then; a temporary table is never vacuumed).
@@ -25,27 +25,26 @@ struct RefusedLines {
 
     /// Line number → the database's reason, for every refused row of the dump.
     func find(_ candidates: some CandidateSource) throws -> [Int: String] {
-        try connection.executeScript("""
-            CREATE TEMP TABLE IF NOT EXISTS migrate_probe (LIKE telemetry INCLUDING CONSTRAINTS INCLUDING INDEXES);
-            TRUNCATE migrate_probe;
-            """)
-        var refused: [Int: String] = [:]
-        // The keys of refused rows that no later line has overridden yet, and how many such
-        // keys each refused line has (a line of several fields may have more than one).
+        try Self.createProbeTable("migrate_probe", on: connection, indexes: true)
+        try connection.executeScript("TRUNCATE migrate_probe")
+        // The refused rows that no later line has overridden yet: key → line, and each line's
+        // refused keys with the database's reasons, in the order the probe found them (a line
+        // of several fields may have more than one; the first left gives the line's reason).
         var refusedKeys: [Key: Int] = [:]
-        var keysOfLine: [Int: Int] = [:]
-        var pending: [Key: Candidate] = [:]
+        var reasons: [Int: [(key: Key, reason: String)]] = [:]
+        // One batch, deduplicated: a key keeps its first position and its last candidate.
+        var rows: [Candidate] = []
+        var position: [Key: Int] = [:]
         var batches = 0
         func flush() throws {
-            guard !pending.isEmpty else { return }
-            let rows = pending.values.sorted { $0.point.line < $1.point.line }
-            pending.removeAll(keepingCapacity: true)
+            guard !rows.isEmpty else { return }
             for (row, reason) in try probeBatch(rows) {
-                let line = row.point.line
-                refused[line] = refused[line] ?? reason
-                refusedKeys[Key(row)] = line
-                keysOfLine[line, default: 0] += 1
+                let key = Key(row)
+                refusedKeys[key] = row.point.line
+                reasons[row.point.line, default: []].append((key, reason))
             }
+            rows.removeAll(keepingCapacity: true)
+            position.removeAll(keepingCapacity: true)
             batches += 1
             if batches % batchesPerTruncation == 0 { try connection.executeScript("TRUNCATE migrate_probe") }
         }
@@ -53,17 +52,44 @@ struct RefusedLines {
             let key = Key(candidate)
             if !refusedKeys.isEmpty, let line = refusedKeys.removeValue(forKey: key) {
                 // A later line overrides the refused row: unless another of its rows is refused, the line is not.
-                keysOfLine[line, default: 1] -= 1
-                if keysOfLine[line] == 0 { keysOfLine[line] = nil; refused[line] = nil }
+                reasons[line]?.removeAll { $0.key == key }
+                if reasons[line]?.isEmpty == true { reasons[line] = nil }
             }
-            pending[key] = candidate
-            if pending.count == batch { try flush() }
+            if let at = position[key] {
+                rows[at] = candidate
+            } else {
+                position[key] = rows.count
+                rows.append(candidate)
+                if rows.count == batch { try flush() }
+            }
         }
         try flush()
         try connection.executeScript("TRUNCATE migrate_probe")
-        return refused
+        return reasons.mapValues { $0[0].reason }
     }
 
+    /// Creates (once a session) a temporary table with `telemetry`'s columns and CHECK
+    /// constraints (and its indexes, when asked) for rows the job writes: the five columns it
+    /// fills. A NOT NULL the operator put on another column (one with a default, say) is dropped
+    /// there, since a probed row leaves that column empty and would be refused for it alone.
+    static func createProbeTable(_ name: String, on connection: PostgresConnection, indexes: Bool,
+                                 deletingRowsOnCommit: Bool = false) throws {
+        try connection.executeScript("""
+            CREATE TEMP TABLE IF NOT EXISTS \(name) (LIKE telemetry INCLUDING CONSTRAINTS\(indexes ? " INCLUDING INDEXES" : ""))\(deletingRowsOnCommit ? " ON COMMIT DELETE ROWS" : "");
+            """)
+        let others = try connection.query("""
+            SELECT a.attname FROM pg_attribute a
+            WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull
+              AND a.attname NOT IN ('product_imei', 'field', 'time', 'value', 'value_text')
+              AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisprimary AND a.attnum = ANY (i.indkey))
+            """, [.text("pg_temp.\(name)")]).compactMap { $0.string(0) }
+        for column in others {
+            try connection.executeScript("ALTER TABLE pg_temp.\(name) ALTER COLUMN \(quotedIdentifier(column)) DROP NOT NULL")
+        }
+    }
+
+    /// A row's key, its field compared byte for byte as PostgreSQL compares it (Swift's `String`
+    /// equality would take two canonically equivalent spellings for one key).
     private struct Key: Hashable {
         let product: Int32
         let field: String
@@ -73,6 +99,16 @@ struct RefusedLines {
             product = candidate.product
             field = candidate.point.field
             time = candidate.time
+        }
+
+        static func == (a: Key, b: Key) -> Bool {
+            a.product == b.product && a.time == b.time && a.field.utf8.elementsEqual(b.field.utf8)
+        }
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(product)
+            hasher.combine(time)
+            for byte in field.utf8 { hasher.combine(byte) }
         }
     }
 

@@ -89,6 +89,41 @@ struct RefusedRowTests {
         #expect(sink.rows.allSatisfy { $0.reason.contains("22003") }, "\(sink.rows)")
     }
 
+    /// A column the operator added to `telemetry`, NOT NULL with a default: the job never fills
+    /// it, so the probes' copies of the table must not refuse rows for leaving it empty (they
+    /// did, and the dump failed in the dry run and in the real run's isolation).
+    @Test(arguments: [1, 2])
+    func anOperatorsNotNullColumnDoesNotRefuseProbedRows(workers: Int) throws {
+        let db = try TestDatabase.create(label: "refused-notnull")
+        defer { db.drop() }
+        let connection = try PostgresConnection(url: db.url)
+        try Schema.apply(on: connection)
+        let imeis = (0..<6).map { String(500_000_000_000_500 + $0) }
+        for imei in imeis { try connection.execute("INSERT INTO product (product_imei) VALUES ($1)", [.text(imei)]) }
+        // One statement each: Citus refuses to propagate DDL sent as several commands at once.
+        try connection.executeScript("ALTER TABLE telemetry ADD COLUMN source text NOT NULL DEFAULT 'influx'")
+        try connection.executeScript("ALTER TABLE telemetry ADD CONSTRAINT value_below_1e9 CHECK (value < 1e9)")
+        let base: Int64 = 1_727_740_800_000_000_000
+        let lines: [DumpLine] = imeis.enumerated().flatMap { index, imei in
+            [DumpLine.point(imei: imei, field: "voltage", value: .number(1), timeNanos: base),
+             .point(imei: imei, field: "energy", value: .number(index == 2 ? 5e9 : 2), timeNanos: base)]
+        }
+        let dir = try Package.temporaryDirectory("refused-notnull")
+        let dump = dir.appendingPathComponent("20241001_a.lp.gz")
+        try DumpWriter.write(lines, to: dump)
+        let dry = try Self.dryRun(RunConfiguration(mode: .nightly, dryRun: true, dumps: [dump.path], workers: workers), connection)
+        let sink = Collected()
+        let report = try Migrator(configuration: RunConfiguration(mode: .nightly, dumps: [dump.path], workers: workers),
+                                  connection: connection, logger: Logger(label: "test"), rejects: sink,
+                                  connect: { try PostgresConnection(url: db.url) }).run()
+        #expect(report.status == .ok, "\(report.message ?? "")")
+        #expect(report.dumps[0].counts.malformed == 1 && report.dumps[0].counts.inserted == 11)
+        #expect(sink.rows.map(\.line) == [7 + 6], "\(sink.rows)")
+        Self.expectAgreement(dry, report, sink)
+        let sources = try db.psql("SELECT string_agg(DISTINCT source, ',') || ' ' || count(*) FROM telemetry")
+        #expect(sources.trimmingCharacters(in: .whitespacesAndNewlines) == "influx 11")
+    }
+
     /// A refused value that a later line of the same (IMEI, field, time) overrides is no row and
     /// refuses nothing (the last line wins); a refused value that overrides an accepted one is
     /// its own line's fault, and the accepted one stays. Split into units (`--workers N`), each

@@ -47,7 +47,8 @@ struct MigrationStore {
     /// operator added there (on the table or on a column's domain), where the real run rejects
     /// the refused lines as malformed. When `telemetry` has one, creates `migrate_dry_probe`, a
     /// temporary table with `telemetry`'s columns and constraints but no index, and sets
-    /// `probesRefusals`: the staged count then copies every deduplicated candidate into it.
+    /// `probesRefusals`: the counted and the staged dry runs then copy every (deduplicated)
+    /// candidate into it.
     /// PostgreSQL checks a row before its key, so the real run is refused by the same rows,
     /// those already present included, and the dry run isolates them as the real run does
     /// (`Migrator.isolateRefusedLines`).
@@ -57,8 +58,9 @@ struct MigrationStore {
         try RefusedLines.createProbeTable("migrate_dry_probe", on: connection, indexes: false, deletingRowsOnCommit: true)
     }
 
-    /// Whether `telemetry` has a CHECK, on the table or on the domain of a column. (The reader's
-    /// limits on keys and text rule out PostgreSQL's other refusals of a row for its data.)
+    /// Whether `telemetry` has a CHECK, on the table or on the domain of a column: the refusal
+    /// an operator adds. (The reader's limits on keys and text rule out the others the job's
+    /// own schema could raise; an operator's index, narrowed type or trigger is not foreseen.)
     private func telemetryHasChecks() throws -> Bool {
         try connection.query("""
             SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'telemetry'::regclass AND contype = 'c')
@@ -103,19 +105,28 @@ struct MigrationStore {
             "COPY telemetry (product_imei, field, time, value, value_text) FROM STDIN (FORMAT binary)", produce)
     }
 
-    /// For a dry run's staged candidates, all distinct: per product, how many were staged
-    /// and how many of those already have their row in `telemetry`.
+    /// For a dry run's staged candidates to look up (sequence number from 1), all distinct: per
+    /// product, how many were staged and how many of those already have their row in `telemetry`.
     func stagedPresence() throws -> [String: (staged: Int, present: Int)] {
         var map = [String: (staged: Int, present: Int)]()
         for row in try connection.query("""
             SELECT s.product_imei, count(*), count(t.product_imei)
-            FROM migrate_stage s LEFT JOIN telemetry t
+            FROM (SELECT product_imei, field, time FROM migrate_stage WHERE seq > 0) s LEFT JOIN telemetry t
                 ON t.product_imei = s.product_imei AND t.field = s.field AND t.time = s.time
             GROUP BY s.product_imei
             """) {
             if let imei = row.string(0) { map[imei] = (Int(row.int64(1) ?? 0), Int(row.int64(2) ?? 0)) }
         }
         return map
+    }
+
+    /// Copies every staged candidate, all distinct, into `migrate_dry_probe`: PostgreSQL refuses
+    /// there what `telemetry`'s CHECKs would (see `prepareRefusalProbe`).
+    func probeStaged() throws {
+        try connection.execute("""
+            INSERT INTO migrate_dry_probe (product_imei, field, time, value, value_text)
+            SELECT product_imei, field, time, value, value_text FROM migrate_stage
+            """)
     }
 
     /// Adds rows a dry run would have inserted to `migrate_dry_inserted`.

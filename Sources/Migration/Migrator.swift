@@ -135,8 +135,7 @@ public final class Migrator {
         state.watermarks = try store.watermarks(of: configuration.shard ?? .all, products: state.products)
         state.watermarksBefore = state.watermarks
         state.rows = [Int?](repeating: nil, count: state.products.count)
-        // Counted in memory, a dry run would not meet the refusals of a CHECK: with one, it takes the staged strategy.
-        if configuration.dryRun && configuration.mode == .nightly && !store.probesRefusals {
+        if configuration.dryRun && configuration.mode == .nightly {
             state.dryRun = DryRunMemory(committed: state.watermarks)
         }
         let plan = plan(units)

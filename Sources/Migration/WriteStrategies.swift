@@ -79,7 +79,10 @@ struct DirectWrite {
 /// would be inserted, unless the dump repeats it, which `SeriesOrder` rules out. One
 /// exactly at W(p) is present when an earlier dump of the run would insert it
 /// (`DryRunMemory`) or, at the committed W(p), when `telemetry` has it: those are staged
-/// during the read and looked up after it.
+/// during the read (with a sequence number from 1) and looked up after it. When `telemetry`
+/// has a CHECK (`MigrationStore.probesRefusals`), every candidate is staged (the others with
+/// sequence number 0) and copied into the CHECK's probe, which refuses what the real run's
+/// write would (all distinct, by `SeriesOrder`).
 struct CountedWrite {
     let store: MigrationStore
     let products: ProductIndex
@@ -98,20 +101,26 @@ struct CountedWrite {
                     throw StrategyRefused(description: "line \(candidate.point.line): times of \(candidate.point.imei) \(field) do not increase")
                 }
                 var inserted = true
+                var lookedUp = false
                 if time == candidate.watermark {
                     if memory.wouldInsert(product: product, field: field) {
                         rememberedPresent += 1
                         inserted = false
                     } else if time == memory.committed[Int(product)] {
-                        staged += 1
-                        writer.appendStaged(sequence: staged, imei: candidate.point.imei, field: field, time: time,
-                                            value: nil, text: nil)
+                        lookedUp = true
                         inserted = false
                     }
+                }
+                if lookedUp {
+                    staged += 1
+                    writer.appendStaged(sequence: staged, candidate)
+                } else if store.probesRefusals {
+                    writer.appendStaged(sequence: 0, candidate)
                 }
                 tally.add(product: product, fieldOrdinal: ordinal, time: time, inserted: inserted)
             }
         }
+        if store.probesRefusals { try store.probeStaged() }
         var lookedUpPresent = 0
         if staged > 0 {
             for (imei, found) in try store.stagedPresence() {

@@ -20,9 +20,9 @@ enum WriteStrategy {
     case staged
     /// Nightly dry run: counted in memory against what the earlier dumps of the run would
     /// have inserted; only candidates exactly at W(p) are looked up. Refused when a series'
-    /// times do not increase, since the dump may then repeat a point. Not taken when
-    /// `telemetry` has a CHECK, which only rows sent to the server meet (the dry run is then
-    /// staged: `MigrationStore.probesRefusals`).
+    /// times do not increase, since the dump may then repeat a point. When `telemetry` has a
+    /// CHECK, which only rows sent to the server meet, the candidates are also copied into a
+    /// probe of it (`MigrationStore.probesRefusals`).
     case counted(DryRunMemory)
 
     /// The name in the logs (`dump.strategy`).
@@ -34,8 +34,7 @@ enum WriteStrategy {
         }
     }
 
-    /// The strategy a dump is tried on first; `memory` is the nightly dry run's (nil when it
-    /// must meet the refusals of a CHECK: `MigrationStore.probesRefusals`).
+    /// The strategy a dump is tried on first; `memory` is the nightly dry run's.
     static func first(for configuration: RunConfiguration, memory: DryRunMemory?) -> WriteStrategy {
         guard configuration.mode == .nightly, !configuration.stagedOnly else { return .staged }
         if configuration.dryRun { return memory.map { .counted($0) } ?? .staged }

@@ -53,7 +53,7 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
     /// not the connection or the statement, so the row can be set aside. Also true for a
     /// shard's COPY error whose code Citus dropped (`codeLostOnShard`): it may be one of those,
     /// and the isolation, which probes rows on the coordinator where codes survive, tells; when
-    /// it finds no row, the dump fails with this error as before.
+    /// it finds no row, the dump fails after one more write on the staged strategy.
     public var refusesData: Bool {
         guard kind == .query || kind == .copy, let sqlState else { return false }
         return sqlState.isDataException || sqlState.isProgramLimit || sqlState == .checkViolation || codeLostOnShard

@@ -15,37 +15,37 @@ struct DryRunAgreementTests {
     static let cases = 30
 
     @Test func dryRunEqualsTheRunThatFollows() throws {
-        let counted = try Bench(label: "agreecounted", stagedOnly: false)
-        let staged = try Bench(label: "agreestaged", stagedOnly: true)
-        defer { counted.db.drop(); staged.db.drop() }
-        for seed in 1...UInt64(Self.cases) {
-            let set = AgreementSet(seed: seed)
-            let directory = try set.write()
-            let viaDirect = try counted.check(set, directory, seed: seed)
-            let viaStaged = try staged.check(set, directory, seed: seed)
-            #expect(viaDirect == viaStaged, "seed \(seed): the direct and staged runs disagree")
-            try? FileManager.default.removeItem(at: directory)
-        }
+        _ = try Self.everySet(refusing: false)
     }
 
     /// The same with a CHECK on `telemetry` that refuses one value in ten: the run isolates the
     /// refused lines as malformed (overridden ones, present ones and repeats included), and the
     /// dry run, which inserts nothing, must count them as it does.
     @Test func dryRunEqualsTheRunThatFollowsWhenACheckRefusesRows() throws {
-        let direct = try Bench(label: "agreecheck", stagedOnly: false, refusing: true)
-        let staged = try Bench(label: "agreecheckstaged", stagedOnly: true, refusing: true)
-        defer { direct.db.drop(); staged.db.drop() }
-        var refused = 0
+        let reports = try Self.everySet(refusing: true)
+        let refused = reports.joined(separator: "\n").components(separatedBy: "malformed ").dropFirst()
+            .reduce(0) { $0 + (Int($1.prefix { $0.isNumber }) ?? 0) }
+        #expect(refused > 30, "the CHECK refused \(refused) lines over \(Self.cases) sets")
+    }
+
+    /// Checks every set on the direct and counted strategies and on the staged one, each on a
+    /// database of its own, and that both agree; returns the real runs' comparable reports.
+    static func everySet(refusing: Bool) throws -> [String] {
+        let label = refusing ? "agreecheck" : "agree"
+        let counted = try Bench(label: label + "counted", stagedOnly: false, refusing: refusing)
+        let staged = try Bench(label: label + "staged", stagedOnly: true, refusing: refusing)
+        defer { counted.db.drop(); staged.db.drop() }
+        var reports: [String] = []
         for seed in 1...UInt64(Self.cases) {
             let set = AgreementSet(seed: seed)
             let directory = try set.write()
-            let viaDirect = try direct.check(set, directory, seed: seed)
+            let viaDirect = try counted.check(set, directory, seed: seed)
             let viaStaged = try staged.check(set, directory, seed: seed)
             #expect(viaDirect == viaStaged, "seed \(seed): the direct and staged runs disagree")
-            refused += viaDirect.components(separatedBy: "malformed ").dropFirst().reduce(0) { $0 + (Int($1.prefix { $0.isNumber }) ?? 0) }
+            reports.append(viaDirect)
             try? FileManager.default.removeItem(at: directory)
         }
-        #expect(refused > 30, "the CHECK refused \(refused) lines over \(Self.cases) sets")
+        return reports
     }
 }
 

@@ -59,58 +59,41 @@ struct RefusedRowTests {
         #expect(rows == "197")
     }
 
-    /// A data exception (class 22) raised by the operator's CHECK itself, not a CHECK violation:
-    /// isolated as well, on PostgreSQL and on Citus, whose coordinator re-raises a shard's COPY
-    /// error as `XX000` without its code (the coordinator's probe finds the line and the code).
-    @Test(arguments: [1, 2])
-    func aDataExceptionInsideACheckRejectsItsLineOnly(workers: Int) throws {
-        let db = try TestDatabase.create(label: "refused-22")
-        defer { db.drop() }
-        let connection = try PostgresConnection(url: db.url)
-        try Schema.apply(on: connection)
-        let imeis = (0..<6).map { String(500_000_000_000_400 + $0) }
-        for imei in imeis { try connection.execute("INSERT INTO product (product_imei) VALUES ($1)", [.text(imei)]) }
-        try connection.executeScript("ALTER TABLE telemetry ADD CONSTRAINT value_fits_int CHECK (value IS NULL OR value::int >= 0)")
-        let base: Int64 = 1_727_740_800_000_000_000
-        let lines: [DumpLine] = imeis.enumerated().flatMap { index, imei in
-            [DumpLine.point(imei: imei, field: "voltage", value: .number(1), timeNanos: base),
-             .point(imei: imei, field: "energy", value: .number(index == 4 ? 5e12 : 2), timeNanos: base)]
+    /// Operators' changes to `telemetry` that make PostgreSQL refuse one row of a dump.
+    enum OperatorChange: String, CaseIterable, Sendable {
+        /// A data exception (class 22) raised inside the CHECK itself, not a CHECK violation; on
+        /// Citus, whose coordinator re-raises a shard's COPY error as `XX000` without its code, the
+        /// coordinator's probe finds the line and the code (the dump failed there before).
+        case dataExceptionInsideACheck
+        /// A CHECK beside a column the operator added, NOT NULL with a default: the job never fills
+        /// it, so the probes' copies of the table must not refuse rows for leaving it empty (they
+        /// did, and the dump failed in the dry run and in the real run's isolation).
+        case notNullColumnBesideACheck
+
+        /// One statement each: Citus refuses to propagate DDL sent as several commands at once.
+        var statements: [String] {
+            switch self {
+            case .dataExceptionInsideACheck:
+                ["ALTER TABLE telemetry ADD CONSTRAINT value_fits_int CHECK (value IS NULL OR value::int >= 0)"]
+            case .notNullColumnBesideACheck:
+                ["ALTER TABLE telemetry ADD COLUMN source text NOT NULL DEFAULT 'influx'",
+                 "ALTER TABLE telemetry ADD CONSTRAINT value_below_1e9 CHECK (value < 1e9)"]
+            }
         }
-        let dir = try Package.temporaryDirectory("refused-22")
-        let dump = dir.appendingPathComponent("20241001_a.lp.gz")
-        try DumpWriter.write(lines, to: dump)
-        let sink = Collected()
-        let report = try Migrator(configuration: RunConfiguration(mode: .nightly, dumps: [dump.path], workers: workers),
-                                  connection: connection, logger: Logger(label: "test"), rejects: sink,
-                                  connect: { try PostgresConnection(url: db.url) }).run()
-        #expect(report.status == .ok, "\(report.message ?? "")")
-        #expect(report.dumps[0].counts.malformed == 1 && report.dumps[0].counts.inserted == 11)
-        #expect(sink.rows.map(\.line) == [7 + 10], "\(sink.rows)")
-        #expect(sink.rows.allSatisfy { $0.reason.contains("22003") }, "\(sink.rows)")
+        var refusedValue: Double { self == .dataExceptionInsideACheck ? 5e12 : 5e9 }
+        var code: String { self == .dataExceptionInsideACheck ? "22003" : "23514" }
     }
 
-    /// A column the operator added to `telemetry`, NOT NULL with a default: the job never fills
-    /// it, so the probes' copies of the table must not refuse rows for leaving it empty (they
-    /// did, and the dump failed in the dry run and in the real run's isolation).
-    @Test(arguments: [1, 2])
-    func anOperatorsNotNullColumnDoesNotRefuseProbedRows(workers: Int) throws {
-        let db = try TestDatabase.create(label: "refused-notnull")
+    @Test(arguments: OperatorChange.allCases, [1, 2])
+    func oneRefusedLineAfterAnOperatorsChange(change: OperatorChange, workers: Int) throws {
+        let imeis = (0..<6).map { String(500_000_000_000_400 + $0) }
+        let (db, connection) = try Self.database(label: "refused-change", imeis: imeis, changes: change.statements)
         defer { db.drop() }
-        let connection = try PostgresConnection(url: db.url)
-        try Schema.apply(on: connection)
-        let imeis = (0..<6).map { String(500_000_000_000_500 + $0) }
-        for imei in imeis { try connection.execute("INSERT INTO product (product_imei) VALUES ($1)", [.text(imei)]) }
-        // One statement each: Citus refuses to propagate DDL sent as several commands at once.
-        try connection.executeScript("ALTER TABLE telemetry ADD COLUMN source text NOT NULL DEFAULT 'influx'")
-        try connection.executeScript("ALTER TABLE telemetry ADD CONSTRAINT value_below_1e9 CHECK (value < 1e9)")
         let base: Int64 = 1_727_740_800_000_000_000
-        let lines: [DumpLine] = imeis.enumerated().flatMap { index, imei in
+        let dump = try Self.dump(imeis.enumerated().flatMap { index, imei in
             [DumpLine.point(imei: imei, field: "voltage", value: .number(1), timeNanos: base),
-             .point(imei: imei, field: "energy", value: .number(index == 2 ? 5e9 : 2), timeNanos: base)]
-        }
-        let dir = try Package.temporaryDirectory("refused-notnull")
-        let dump = dir.appendingPathComponent("20241001_a.lp.gz")
-        try DumpWriter.write(lines, to: dump)
+             .point(imei: imei, field: "energy", value: .number(index == 2 ? change.refusedValue : 2), timeNanos: base)]
+        }, label: "refused-change")
         let dry = try Self.dryRun(RunConfiguration(mode: .nightly, dryRun: true, dumps: [dump.path], workers: workers), connection)
         let sink = Collected()
         let report = try Migrator(configuration: RunConfiguration(mode: .nightly, dumps: [dump.path], workers: workers),
@@ -119,9 +102,34 @@ struct RefusedRowTests {
         #expect(report.status == .ok, "\(report.message ?? "")")
         #expect(report.dumps[0].counts.malformed == 1 && report.dumps[0].counts.inserted == 11)
         #expect(sink.rows.map(\.line) == [7 + 6], "\(sink.rows)")
+        #expect(sink.rows.allSatisfy { $0.reason.contains(change.code) }, "\(sink.rows)")
         Self.expectAgreement(dry, report, sink)
-        let sources = try db.psql("SELECT string_agg(DISTINCT source, ',') || ' ' || count(*) FROM telemetry")
-        #expect(sources.trimmingCharacters(in: .whitespacesAndNewlines) == "influx 11")
+        if change == .notNullColumnBesideACheck {
+            let sources = try db.psql("SELECT string_agg(DISTINCT source, ',') || ' ' || count(*) FROM telemetry")
+            #expect(sources.trimmingCharacters(in: .whitespacesAndNewlines) == "influx 11")
+        }
+    }
+
+    /// A database with the schema, `imeis` as products and the operator's `changes` to it.
+    static func database(label: String, imeis: [String], changes: [String]) throws -> (TestDatabase, PostgresConnection) {
+        let db = try TestDatabase.create(label: label)
+        do {
+            let connection = try PostgresConnection(url: db.url)
+            try Schema.apply(on: connection)
+            for imei in imeis { try connection.execute("INSERT INTO product (product_imei) VALUES ($1)", [.text(imei)]) }
+            for change in changes { try connection.executeScript(change) }
+            return (db, connection)
+        } catch {
+            db.drop()
+            throw error
+        }
+    }
+
+    /// `lines` as a dump, `20241001_a.lp.gz` in a new temporary directory.
+    static func dump(_ lines: [DumpLine], label: String) throws -> URL {
+        let dump = try Package.temporaryDirectory(label).appendingPathComponent("20241001_a.lp.gz")
+        try DumpWriter.write(lines, to: dump)
+        return dump
     }
 
     /// A refused value that a later line of the same (IMEI, field, time) overrides is no row and
@@ -212,23 +220,17 @@ struct RefusedRowTests {
     /// commit before those lines are found, and their completed-dump records are corrected to
     /// the dump's read count without them (each record claims the points the report counts).
     @Test func recordsOfUnitsCommittedBeforeTheIsolationCountWhatTheReportCounts() throws {
-        let db = try TestDatabase.create(label: "refused-records")
-        defer { db.drop() }
-        let connection = try PostgresConnection(url: db.url)
-        try Schema.apply(on: connection)
         let imeis = (0..<12).map { String(500_000_000_000_200 + $0) }
-        for imei in imeis { try connection.execute("INSERT INTO product (product_imei) VALUES ($1)", [.text(imei)]) }
-        try connection.executeScript("ALTER TABLE telemetry ADD CONSTRAINT value_below_1e9 CHECK (value < 1e9)")
+        let (db, connection) = try Self.database(label: "refused-records", imeis: imeis,
+                                                 changes: ["ALTER TABLE telemetry ADD CONSTRAINT value_below_1e9 CHECK (value < 1e9)"])
+        defer { db.drop() }
         let units = RunUnit.shards(3)
         #expect(units.allSatisfy { unit in imeis.contains { unit.contains(imei: $0) } }, "every unit has products")
         let base: Int64 = 1_727_740_800_000_000_000
-        let lines: [DumpLine] = imeis.flatMap { imei in
+        let dump = try Self.dump(imeis.flatMap { imei in
             [DumpLine.point(imei: imei, field: "voltage", value: .number(1), timeNanos: base),
              .point(imei: imei, field: "power", value: .number(units[0].contains(imei: imei) ? 5e9 : 2), timeNanos: base)]
-        }
-        let dir = try Package.temporaryDirectory("refused-records")
-        let dump = dir.appendingPathComponent("20241001_a.lp.gz")
-        try DumpWriter.write(lines, to: dump)
+        }, label: "refused-records")
         let report = try Migrator(configuration: RunConfiguration(mode: .nightly, dumps: [dump.path], workers: 3),
                                   connection: connection, logger: Logger(label: "test"), rejects: Collected(),
                                   connect: { try PostgresConnection(url: db.url) }).run()

@@ -48,8 +48,7 @@ struct MigrationStore {
     /// the refused lines as malformed. When `telemetry` has one, creates `migrate_dry_probe`, a
     /// temporary table with `telemetry`'s columns and constraints but no index, and sets
     /// `probesRefusals`: the counted and the staged dry runs then copy every (deduplicated)
-    /// candidate into it.
-    /// PostgreSQL checks a row before its key, so the real run is refused by the same rows,
+    /// candidate into it. PostgreSQL checks a row before its key, so the real run is refused by the same rows,
     /// those already present included, and the dry run isolates them as the real run does
     /// (`Migrator.isolateRefusedLines`).
     mutating func prepareRefusalProbe() throws {
@@ -123,10 +122,16 @@ struct MigrationStore {
     /// Copies every staged candidate, all distinct, into `migrate_dry_probe`: PostgreSQL refuses
     /// there what `telemetry`'s CHECKs would (see `prepareRefusalProbe`).
     func probeStaged() throws {
-        try connection.execute("""
-            INSERT INTO migrate_dry_probe (product_imei, field, time, value, value_text)
-            SELECT product_imei, field, time, value, value_text FROM migrate_stage
-            """)
+        try connection.execute(Self.dryProbeInsert(from: "migrate_stage"))
+    }
+
+    /// Copies the rows of `source` (the stage, or the staged insert's deduplicated CTE) into
+    /// `migrate_dry_probe`.
+    private static func dryProbeInsert(from source: String) -> String {
+        """
+        INSERT INTO migrate_dry_probe (product_imei, field, time, value, value_text)
+        SELECT product_imei, field, time, value, value_text FROM \(source)
+        """
     }
 
     /// Adds rows a dry run would have inserted to `migrate_dry_inserted`.
@@ -152,13 +157,7 @@ struct MigrationStore {
                 SELECT DISTINCT ON (product_imei, field, time) product_imei, field, time, value, value_text
                 FROM migrate_stage ORDER BY product_imei, field, time, seq DESC
             )
-            """ + (dryRun && probesRefusals ? """
-            ,
-            probed AS (
-                INSERT INTO migrate_dry_probe (product_imei, field, time, value, value_text)
-                SELECT product_imei, field, time, value, value_text FROM d
-            )
-            """ : "")
+            """ + (dryRun && probesRefusals ? ", probed AS (\(Self.dryProbeInsert(from: "d")))" : "")
         let inserted = dryRun
             ? """
               ins AS (

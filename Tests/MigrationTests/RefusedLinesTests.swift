@@ -21,40 +21,91 @@ struct RefusedLinesTests {
         func again(_ take: (Candidate) throws -> Void) throws { try forEach(take) }
     }
 
+    static let imeis = ["500000000000301", "500000000000302", "500000000000303"]
+
+    /// Random candidates, one or two points a line on few keys (so that lines override each
+    /// other often), a quarter of the points `bad`, the others `good` (of their line); and the
+    /// lines whose bad point is the last of its key, which the probe must find.
+    static func randomSet(seed: UInt64, products: ProductIndex, bad: FieldValue,
+                          good: (Int) -> FieldValue) -> (candidates: [Candidate], expected: Set<Int>) {
+        var rng = SeededRandom(seed: seed)
+        var candidates: [Candidate] = []
+        for line in 1...Int.random(in: 5...60, using: &rng) {
+            for _ in 0..<(Int.random(in: 0..<4, using: &rng) == 0 ? 2 : 1) {
+                let imei = imeis.randomElement(using: &rng)!
+                let point = Point(measurement: "telemetry", imei: imei, field: ["a", "b"].randomElement(using: &rng)!,
+                                  value: Int.random(in: 0..<4, using: &rng) == 0 ? bad : good(line),
+                                  time: Int64.random(in: 0..<3, using: &rng) * 1_000_000_000, line: line)
+                candidates.append(Candidate(point: point, product: products.id(of: imei)!, time: point.time / 1000, watermark: nil))
+            }
+        }
+        var last: [String: Candidate] = [:]
+        for candidate in candidates { last["\(candidate.point.imei) \(candidate.point.field) \(candidate.time)"] = candidate }
+        return (candidates, Set(last.values.filter { $0.point.value == bad }.map(\.point.line)))
+    }
+
+    /// Runs `RefusedLines` over the random sets of `seeds` in batches of 1 to 1,000 and
+    /// checks what it finds; returns how many lines the sets refuse.
+    static func findsExactly(seeds: ClosedRange<UInt64>, on connection: PostgresConnection, bad: FieldValue,
+                             good: (Int) -> FieldValue, reasonPrefix: String) throws -> Int {
+        let products = ProductIndex(imeis)
+        var found = 0
+        for seed in seeds {
+            let (candidates, expected) = randomSet(seed: seed, products: products, bad: bad, good: good)
+            for batch in [1, 2, 3, 7, 1000] {
+                let refused = try RefusedLines(connection: connection, batch: batch, batchesPerTruncation: 2)
+                    .find(Listed(products: products, candidates: candidates))
+                #expect(Set(refused.keys) == expected, "seed \(seed), batch \(batch)")
+                #expect(refused.values.allSatisfy { $0.hasPrefix(reasonPrefix) }, "seed \(seed): \(Set(refused.values))")
+            }
+            found += expected.count
+        }
+        return found
+    }
+
+    /// Rows a CHECK refuses: found row by row on the server (`migrate_probe_each`).
     @Test func batchesFindExactlyTheRefusedLastPointsOfTheirKeys() throws {
         let db = try TestDatabase.create(label: "refusedlines")
         defer { db.drop() }
         let connection = try PostgresConnection(url: db.url)
         try Schema.apply(on: connection)
         try connection.executeScript("ALTER TABLE telemetry ADD CONSTRAINT value_below_1e9 CHECK (value < 1e9)")
-        let imeis = ["500000000000301", "500000000000302", "500000000000303"]
-        let products = ProductIndex(imeis)
-        var found = 0
-        for seed in UInt64(1)...40 {
-            var rng = SeededRandom(seed: seed)
-            var candidates: [Candidate] = []
-            for line in 1...Int.random(in: 5...60, using: &rng) {
-                // One or two points a line, on few keys, so that lines override each other often.
-                for _ in 0..<(Int.random(in: 0..<4, using: &rng) == 0 ? 2 : 1) {
-                    let imei = imeis.randomElement(using: &rng)!
-                    let value = Int.random(in: 0..<4, using: &rng) == 0 ? 5e9 : Double(line)
-                    let point = Point(measurement: "telemetry", imei: imei, field: ["a", "b"].randomElement(using: &rng)!,
-                                      value: .float(value), time: Int64.random(in: 0..<3, using: &rng) * 1_000_000_000, line: line)
-                    candidates.append(Candidate(point: point, product: products.id(of: imei)!, time: point.time / 1000, watermark: nil))
-                }
-            }
-            var last: [String: Candidate] = [:]
-            for candidate in candidates { last["\(candidate.point.imei) \(candidate.point.field) \(candidate.time)"] = candidate }
-            let expected = Set(last.values.filter { $0.point.value == .float(5e9) }.map(\.point.line))
-            for batch in [1, 2, 3, 7, 1000] {
-                let refused = try RefusedLines(connection: connection, batch: batch, batchesPerTruncation: 2)
-                    .find(Listed(products: products, candidates: candidates))
-                #expect(Set(refused.keys) == expected, "seed \(seed), batch \(batch)")
-                #expect(refused.values.allSatisfy { $0.hasPrefix("23514: ") && $0.contains("\"telemetry\"") })
-            }
-            found += expected.count
-        }
+        let found = try Self.findsExactly(seeds: 1...40, on: connection, bad: .float(5e9), good: { .float(Double($0)) },
+                                          reasonPrefix: "23514: new row for relation \"telemetry\" violates check constraint \"value_below_1e9\"")
         #expect(found > 100, "the sets refuse \(found) lines")
         #expect(try db.psql("SELECT count(*) FROM telemetry").trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+    }
+
+    /// Rows whose input the database cannot even take (a character its encoding lacks): no row
+    /// can be staged for the server to probe, so the batch is halved down to the refused rows.
+    @Test func inputTheDatabaseCannotTakeIsFoundByHalving() throws {
+        let db = try TestDatabase.create(label: "refusedlatin1", encoding: "LATIN1")
+        defer { db.drop() }
+        let connection = try PostgresConnection(url: db.url)
+        try Schema.apply(on: connection)
+        let found = try Self.findsExactly(seeds: 1...15, on: connection, bad: .string("sunny \u{2600}"),
+                                          good: { .string("line \($0) \u{e9}t\u{e9}") }, reasonPrefix: "22P05: ")
+        #expect(found > 30, "the sets refuse \(found) lines")
+    }
+
+    /// The probe judges rows as the staged insert writes them (assignment casts from the job's
+    /// types): a column type the binary COPY cannot fill (`real` for `value`) refuses every row
+    /// of the direct COPY, but no line, and the staged insert then writes them.
+    @Test func aColumnTypeOnlyTheBinaryCopyCannotFillRefusesNoLine() throws {
+        let db = try TestDatabase.create(label: "refusedreal")
+        defer { db.drop() }
+        let connection = try PostgresConnection(url: db.url)
+        try Schema.apply(on: connection)
+        try connection.executeScript("ALTER TABLE telemetry ALTER COLUMN value TYPE real")
+        let products = ProductIndex(Self.imeis)
+        let (candidates, _) = Self.randomSet(seed: 1, products: products, bad: .float(2.5), good: { .float(Double($0)) })
+        var directCopy: PostgresError?
+        do {
+            _ = try connection.copyIn("COPY telemetry (product_imei, field, time, value, value_text) FROM STDIN (FORMAT binary)") {
+                $0.appendTelemetry(candidates[0])
+            }
+        } catch let error as PostgresError { directCopy = error }
+        #expect(directCopy?.refusesData == true, "the binary copy into a real column is refused: \(String(describing: directCopy))")
+        #expect(try RefusedLines(connection: connection).find(Listed(products: products, candidates: candidates)).isEmpty)
     }
 }

@@ -45,12 +45,13 @@ public struct CitusCluster: Sendable {
     /// of them fails with "tuple concurrently updated".
     private static let setupLock = NSLock()
 
-    /// Creates `name` on every node with the citus extension and registers the nodes in it.
-    public func createDatabase(_ name: String) throws {
+    /// Creates `name` on every node (with `options`, a `CREATE DATABASE` clause) with the
+    /// citus extension and registers the nodes in it.
+    public func createDatabase(_ name: String, options: String = "") throws {
         Self.setupLock.lock()
         defer { Self.setupLock.unlock() }
         for node in workers + [coordinator] {
-            try psql(node, database: "postgres", [Self.noPropagation, "CREATE DATABASE \(name)"])
+            try psql(node, database: "postgres", [Self.noPropagation, "CREATE DATABASE \(name) \(options)"])
             try psql(node, database: name, ["CREATE EXTENSION citus"])
         }
         var registration = ["SELECT citus_set_coordinator_host('\(nodeHost)', \(coordinator.port))"]

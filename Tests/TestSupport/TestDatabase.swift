@@ -15,15 +15,17 @@ public struct TestDatabase: Sendable {
     public static var target: String { CitusCluster.current == nil ? "postgres" : CitusCluster.targetName }
 
     /// Creates a new, empty database and returns it (on Citus: on every node, extension
-    /// created and nodes registered, so `schema apply` distributes the tables).
-    public static func create(label: String = "t") throws -> TestDatabase {
+    /// created and nodes registered, so `schema apply` distributes the tables). `encoding`: the
+    /// database's instead of the server's default (with the C locale).
+    public static func create(label: String = "t", encoding: String? = nil) throws -> TestDatabase {
         try Requirement.database.check()
         let safe = label.lowercased().filter { $0.isLetter || $0.isNumber }.prefix(20)
         let name = "tm_\(safe)_\(UInt32.random(in: 0...UInt32.max))"
+        let options = encoding.map { "ENCODING '\($0)' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0" } ?? ""
         if let cluster = CitusCluster.current {
-            try cluster.createDatabase(name)
+            try cluster.createDatabase(name, options: options)
         } else {
-            try psql(database: "postgres", "CREATE DATABASE \(name)")
+            try psql(database: "postgres", "CREATE DATABASE \(name) \(options)")
         }
         return TestDatabase(name: name, url: url(for: name))
     }

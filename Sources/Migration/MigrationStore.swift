@@ -43,29 +43,32 @@ struct MigrationStore {
         }
     }
 
-    /// For a dry run, which inserts nothing into `telemetry` and so by itself meets no CHECK the
-    /// operator added there (on the table or on a column's domain), where the real run rejects
-    /// the refused lines as malformed. When `telemetry` has one, creates `migrate_dry_probe`, a
-    /// temporary table with `telemetry`'s columns and constraints but no index, and sets
-    /// `probesRefusals`: the counted and the staged dry runs then copy every (deduplicated)
-    /// candidate into it. PostgreSQL checks a row before its key, so the real run is refused by the same rows,
-    /// those already present included, and the dry run isolates them as the real run does
-    /// (`Migrator.isolateRefusedLines`).
+    /// For a dry run, which inserts nothing into `telemetry` and so by itself meets no refusal
+    /// the real run meets there: a CHECK the operator added (on the table or on a column's
+    /// domain), or a character the database's encoding lacks (when it is not UTF-8), where
+    /// the real run rejects the refused lines as malformed. In either case, creates
+    /// `migrate_dry_probe`, a temporary table with `telemetry`'s columns and constraints but no
+    /// index, and sets `probesRefusals`: the counted and the staged dry runs then copy every
+    /// (deduplicated) candidate into it. PostgreSQL checks a row before its key, so the real
+    /// run is refused by the same rows, those already present included, and the dry run
+    /// isolates them as the real run does (`Migrator.isolateRefusedLines`).
     mutating func prepareRefusalProbe() throws {
-        probesRefusals = try telemetryHasChecks()
+        probesRefusals = try telemetryRefusesData()
         guard probesRefusals else { return }
         try RefusedLines.createProbeTable("migrate_dry_probe", on: connection, indexes: false, deletingRowsOnCommit: true)
     }
 
-    /// Whether `telemetry` has a CHECK, on the table or on the domain of a column: the refusal
-    /// an operator adds. (The reader's limits on keys and text rule out the others the job's
+    /// Whether `telemetry` has a CHECK, on the table or on the domain of a column, or the
+    /// database an encoding that lacks characters (neither UTF-8 nor SQL_ASCII): the refusals
+    /// an operator brings. (The reader's limits on keys and text rule out the others the job's
     /// own schema could raise; an operator's index, narrowed type or trigger is not foreseen.)
-    private func telemetryHasChecks() throws -> Bool {
+    private func telemetryRefusesData() throws -> Bool {
         try connection.query("""
             SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'telemetry'::regclass AND contype = 'c')
                 OR EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
                            WHERE a.attrelid = 'telemetry'::regclass AND a.attnum > 0 AND NOT a.attisdropped
                              AND t.typtype = 'd')
+                OR current_setting('server_encoding') NOT IN ('UTF8', 'SQL_ASCII')
             """).first?.bool(0) == true
     }
 

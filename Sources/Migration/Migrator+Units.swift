@@ -90,24 +90,31 @@ extension Migrator {
         }
         var counts = context.counts
         let (written, failure) = settle(results, pending: pending, writer: writer, state: &state)
+        // Also when another unit failed: what the committed units' records claim stays committed.
+        correctRecordedPoints(recorded, read: counts.read, context, writer: writer)
         if let failure { throw failure }
-        let miscounted = recorded.filter { $0.value != counts.read }.map { writer.units[$0.key].name }
-        if configuration.mode == .nightly, !miscounted.isEmpty, let runID = context.runID {
-            // Bookkeeping only: the units' parts are committed, so a failure here does not fail the dump.
-            do {
-                try store.correctRecordedPoints(dump: context.dump.name, runID: runID, units: miscounted, points: counts.read)
-            } catch {
-                logger.warning("completed-dump records not corrected", metadata: [
-                    "dump.file": "\(context.entry.path)", "units": "\(miscounted)", "error": "\(error)",
-                ])
-            }
-        }
         counts.inserted += written.inserted
         counts.present += written.present
         counts.duplicates += written.duplicates
         // The log names the strategy that took the dump's last candidates.
         return DumpOutcome(counts: counts, tally: ProductTally(productCount: 0),
                            strategy: stagedUnits.isEmpty ? strategy.name : "staged")
+    }
+
+    /// Sets the completed-dump records of the units that committed before refused lines were
+    /// found (`recorded`: unit index → the points their record claims) to the points the report
+    /// counts, `read`. Bookkeeping only: the units' parts are committed, so a failure here is
+    /// logged and does not fail the dump.
+    private func correctRecordedPoints(_ recorded: [Int: Int], read: Int, _ context: DumpContext, writer: UnitDumpWriter) {
+        let miscounted = recorded.filter { $0.value != read }.map { writer.units[$0.key].name }
+        guard configuration.mode == .nightly, !miscounted.isEmpty, let runID = context.runID else { return }
+        do {
+            try store.correctRecordedPoints(dump: context.dump.name, runID: runID, units: miscounted, points: read)
+        } catch {
+            logger.warning("completed-dump records not corrected", metadata: [
+                "dump.file": "\(context.entry.path)", "units": "\(miscounted)", "error": "\(error)",
+            ])
+        }
     }
 
     /// Carries the committed units' watermarks and rows into `state` (also when the dump

@@ -276,6 +276,45 @@ struct RefusedRowTests {
         #expect(records == units.map { "\($0.name) \(24 - refused)" }.joined(separator: ", "))
     }
 
+    /// The same, when the refusing unit then fails for another reason (an operator's trigger,
+    /// which fires after the rows passed the CHECK, in its staged write): the dump fails, the
+    /// other units keep their part, and their records are corrected all the same (they kept
+    /// the count with the refused lines before). Triggers on distributed tables need Citus'
+    /// `enable_unsafe_triggers`: checked on PostgreSQL.
+    @Test(.enabled(if: TestDatabase.target != CitusCluster.targetName))
+    func recordsOfUnitsCommittedBeforeAFailedDumpCountWhatTheReportCounts() throws {
+        let imeis = (0..<12).map { String(500_000_000_000_200 + $0) }
+        let units = RunUnit.shards(3)
+        let failing = imeis.filter { units[0].contains(imei: $0) }
+        let (db, connection) = try Self.database(label: "refused-failed", imeis: imeis, changes: [
+            "ALTER TABLE telemetry ADD CONSTRAINT value_below_1e9 CHECK (value < 1e9)",
+            """
+            CREATE FUNCTION refuse_unit() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'unit 0 is closed'; END $$
+            """,
+            """
+            CREATE TRIGGER refuse_unit AFTER INSERT ON telemetry FOR EACH ROW
+            WHEN (NEW.product_imei IN (\(failing.map { "'\($0)'" }.joined(separator: ", ")))) EXECUTE FUNCTION refuse_unit()
+            """,
+        ])
+        defer { db.drop() }
+        let base: Int64 = 1_727_740_800_000_000_000
+        let dump = try Self.dump(imeis.flatMap { imei in
+            [DumpLine.point(imei: imei, field: "voltage", value: .number(1), timeNanos: base),
+             .point(imei: imei, field: "power", value: .number(failing.contains(imei) ? 5e9 : 2), timeNanos: base)]
+        }, label: "refused-failed")
+        let report = try Migrator(configuration: RunConfiguration(mode: .nightly, dumps: [dump.path], workers: 3),
+                                  connection: connection, logger: Logger(label: "test"), rejects: Collected(),
+                                  connect: { try PostgresConnection(url: db.url) }).run()
+        #expect(report.status == .failed && report.dumps[0].error?.contains("unit 0 is closed") == true, "\(report.message ?? "")")
+        #expect(report.dumps[0].counts.malformed == failing.count && report.dumps[0].counts.read == 24 - failing.count)
+        let records = try db.psql("SELECT string_agg(unit || ' ' || points, ', ' ORDER BY unit) FROM migrate_dump")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(records == units.dropFirst().map { "\($0.name) \(24 - failing.count)" }.joined(separator: ", "))
+        #expect(try db.psql("SELECT count(*) FROM telemetry").trimmingCharacters(in: .whitespacesAndNewlines)
+                == "\(2 * (12 - failing.count))")
+    }
+
     /// A dry run's report and rejected lines.
     static func dryRun(_ configuration: RunConfiguration, _ connection: PostgresConnection) throws -> (RunReport, Collected) {
         let sink = Collected()

@@ -44,32 +44,61 @@ struct MigrationStore {
     }
 
     /// For a dry run, which inserts nothing into `telemetry` and so by itself meets no refusal
-    /// the real run meets there: a CHECK the operator added (on the table or on a column's
-    /// domain), or a character the database's encoding lacks (when it is not UTF-8), where
-    /// the real run rejects the refused lines as malformed. In either case, creates
-    /// `migrate_dry_probe`, a temporary table with `telemetry`'s columns and constraints but no
-    /// index, and sets `probesRefusals`: the counted and the staged dry runs then copy every
+    /// the real run meets there, when `telemetry` is not as the job made it
+    /// (`telemetryRefusesMore`) and so may refuse rows the reader passed, where the real run
+    /// rejects their lines as malformed: creates `migrate_dry_probe`, a temporary table with
+    /// `telemetry`'s columns and constraints (and its indexes, when the operator added one),
+    /// and sets `probesRefusals`: the counted and the staged dry runs then copy every
     /// (deduplicated) candidate into it. PostgreSQL checks a row before its key, so the real
     /// run is refused by the same rows, those already present included, and the dry run
     /// isolates them as the real run does (`Migrator.isolateRefusedLines`).
     mutating func prepareRefusalProbe() throws {
-        probesRefusals = try telemetryRefusesData()
-        guard probesRefusals else { return }
-        try RefusedLines.createProbeTable("migrate_dry_probe", on: connection, indexes: false, deletingRowsOnCommit: true)
+        let refuses = try telemetryRefusesMore()
+        guard refuses.rows else { return }
+        probesRefusals = true
+        try RefusedLines.createProbeTable("migrate_dry_probe", on: connection, indexes: refuses.byIndex,
+                                          deletingRowsOnCommit: true)
     }
 
-    /// Whether `telemetry` has a CHECK, on the table or on the domain of a column, or the
-    /// database an encoding that lacks characters (neither UTF-8 nor SQL_ASCII): the refusals
-    /// an operator brings. (The reader's limits on keys and text rule out the others the job's
-    /// own schema could raise; an operator's index, narrowed type or trigger is not foreseen.)
-    private func telemetryRefusesData() throws -> Bool {
-        try connection.query("""
+    /// Whether `telemetry` may refuse rows the reader passed (`rows`): a CHECK, on the table
+    /// or on the domain of a column; a column type other than the job's (a narrowed one); an
+    /// index the operator added (`byIndex`: a long `value_text` exceeds a btree row, an
+    /// expression raises); or a database encoding lacking characters (neither UTF-8 nor
+    /// SQL_ASCII). (The reader's limits on keys and text rule out the refusals the job's own
+    /// schema could raise; an operator's trigger is not foreseen: a dry run cannot run it.)
+    private func telemetryRefusesMore() throws -> (rows: Bool, byIndex: Bool) {
+        let row = try connection.query("""
             SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'telemetry'::regclass AND contype = 'c')
-                OR EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+                OR EXISTS (SELECT 1 FROM pg_attribute a
                            WHERE a.attrelid = 'telemetry'::regclass AND a.attnum > 0 AND NOT a.attisdropped
-                             AND t.typtype = 'd')
-                OR current_setting('server_encoding') NOT IN ('UTF8', 'SQL_ASCII')
-            """).first?.bool(0) == true
+                             AND format_type(a.atttypid, a.atttypmod) IS DISTINCT FROM CASE a.attname
+                                 WHEN 'product_imei' THEN 'character varying(15)' WHEN 'field' THEN 'text'
+                                 WHEN 'time' THEN 'timestamp without time zone' WHEN 'value' THEN 'double precision'
+                                 WHEN 'value_text' THEN 'text' END
+                             AND (a.attname IN ('product_imei', 'field', 'time', 'value', 'value_text')
+                                  OR EXISTS (SELECT 1 FROM pg_type t WHERE t.oid = a.atttypid AND t.typtype = 'd')))
+                OR current_setting('server_encoding') NOT IN ('UTF8', 'SQL_ASCII'),
+                EXISTS (SELECT 1 FROM pg_index WHERE indrelid = 'telemetry'::regclass AND NOT indisprimary)
+            """).first
+        let byIndex = row?.bool(1) == true
+        return (row?.bool(0) == true || byIndex, byIndex)
+    }
+
+    /// The columns of `telemetry` the direct path's binary COPY cannot fill, as "name type",
+    /// or nil: those whose (base) type has another binary format than the job's (`value`
+    /// retyped `numeric`, say: PostgreSQL then fails the COPY with a protocol error, 08P01, not a
+    /// refusal). A narrowed length (`varchar(10)`) keeps the format and is refused row by row.
+    func columnsTheBinaryCopyCannotFill() throws -> String? {
+        try connection.query("""
+            SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum)
+            FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+            WHERE a.attrelid = 'telemetry'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+              AND NOT (CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END) = ANY (CASE a.attname
+                  WHEN 'time' THEN ARRAY['timestamp'::regtype]
+                  WHEN 'value' THEN ARRAY['float8'::regtype]
+                  ELSE ARRAY['text'::regtype, 'varchar'::regtype, 'bpchar'::regtype] END::oid[])
+              AND a.attname IN ('product_imei', 'field', 'time', 'value', 'value_text')
+            """).first?.string(0)
     }
 
     // MARK: Reads

@@ -40,7 +40,9 @@ public struct UsageError: Error, CustomStringConvertible {
 /// `WriteStrategy`). So a run killed at any moment and run again ends in the state of one
 /// uninterrupted run.
 public final class Migrator {
-    let configuration: RunConfiguration
+    /// As given, but for `stagedOnly`, which the run sets when `telemetry`'s column types
+    /// rule the direct path out (`run`).
+    private(set) var configuration: RunConfiguration
     let connection: PostgresConnection
     private(set) var store: MigrationStore
     let classifier: Classifier
@@ -115,6 +117,13 @@ public final class Migrator {
         var state = RunState()
         try store.prepareSession(dryRun: configuration.dryRun)
         if configuration.dryRun { try store.prepareRefusalProbe() }
+        if configuration.mode == .nightly, !configuration.dryRun, !configuration.stagedOnly,
+           let columns = try store.columnsTheBinaryCopyCannotFill() {
+            // The stage has the job's types; its insert casts them to the operator's.
+            logger.warning("telemetry's column types are not the job's: every dump goes through the stage",
+                           metadata: ["columns": "\(columns)"])
+            configuration.stagedOnly = true
+        }
         state.products = ProductIndex(try store.productIMEIs())
         if case .backfill(let selection) = configuration.mode {
             let unknown = selection.imeis.filter { state.products.id(of: $0) == nil }.sorted()

@@ -6,19 +6,20 @@ import PostgresClient
 /// night after night.
 ///
 /// Exact by construction, in bounded memory: the dump's candidates are read in batches, each
-/// deduplicated as the staged insert does (the last one in the file wins) and copied into
-/// `migrate_probe`, a temporary copy of `telemetry`'s columns, CHECK constraints and indexes,
-/// in its own transaction that is rolled back once probed, so the next batch meets none of
-/// its keys. A refused batch is probed row by row on the server (`migrate_probe_each`, one
-/// subtransaction a row, as the staged insert would write it): a handful of statements a
-/// batch however many of its rows are refused. Only when the rows cannot even be staged (the
-/// conversion of the input itself refused, a character the database's encoding lacks, say)
-/// is the batch halved until the refused rows stand alone. A refused line that a later line
-/// of the same (IMEI, field, time) overrides, in a later batch, is no row and is dropped
-/// again (invariant: a line is returned only when it is the last candidate of its key). Rows
-/// already in `telemetry` are not probed against it, so a constraint only its existing rows
-/// would trip (none of the three kinds) is out of reach. Memory: one batch, and the refused
-/// lines (their reasons shared).
+/// deduplicated as the staged insert does (the last one in the file wins) and probed as the
+/// staged insert writes rows, in its own transaction that is rolled back once probed, so the
+/// next batch meets none of its keys: copied with the job's column types into
+/// `migrate_probe_rows`, then inserted from there into `migrate_probe`, a temporary copy of
+/// `telemetry`'s columns, CHECK constraints and indexes (so whatever types the operator gave
+/// `telemetry`, the insert casts to them). A batch the insert refuses is probed row by row on
+/// the server (`migrate_probe_each`, one subtransaction a row): a handful of statements a batch
+/// however many of its rows are refused. Rows whose input itself is refused (a character the
+/// database's encoding lacks) are found by halving the copy until they stand alone. A refused
+/// line that a later line of the same (IMEI, field, time) overrides, in a later batch, is no
+/// row and is dropped again (invariant: a line is returned only when it is the last candidate
+/// of its key). Rows already in `telemetry` are not probed against it, so a constraint only its
+/// existing rows would trip (none of the three kinds) is out of reach. Memory: one batch, and
+/// the refused lines (their reasons shared).
 struct RefusedLines {
     let connection: PostgresConnection
     /// Distinct keys per batch.
@@ -158,40 +159,38 @@ struct RefusedLines {
     private func probeBatch(_ rows: [Candidate]) throws -> [(Candidate, String)] {
         try connection.executeScript("BEGIN")
         do {
-            var refused: [(Candidate, String)] = []
-            if let error = try refusal(copying: rows[...]) {
-                if try refusal(staging: rows) == nil {
-                    refused = try connection.query(
-                        "SELECT refused_seq, refused_state, refused_message FROM pg_temp.migrate_probe_each()"
-                    ).map { row in (rows[Int(row.int64(0) ?? 0)], Self.reason(state: row.string(1), message: row.string(2) ?? "")) }
-                } else {
-                    try isolate(rows[...], refusedWith: error, depth: 0, into: &refused)
-                }
+            var refused: [(position: Int, reason: String)] = []
+            let positions = rows.indices
+            if let error = try refusal(staging: positions, of: rows) {
+                try isolate(positions, of: rows, refusedWith: error, depth: 0, into: &refused)
+            }
+            // Now `migrate_probe_rows` holds the rows whose input was taken.
+            if try refusal(in: "migrate_probe", { try connection.execute(Self.insertStaged) }) != nil {
+                refused += try connection.query(
+                    "SELECT refused_seq, refused_state, refused_message FROM pg_temp.migrate_probe_each()"
+                ).map { (Int($0.int64(0) ?? 0), Self.reason(state: $0.string(1), message: $0.string(2) ?? "")) }
             }
             try connection.executeScript("ROLLBACK")
-            return refused
+            return refused.sorted { $0.position < $1.position }.map { (rows[$0.position], $0.reason) }
         } catch {
             try? connection.executeScript("ROLLBACK")
             throw error
         }
     }
 
-    /// Copies `rows` into `migrate_probe` in a savepoint: nil when the database takes them,
-    /// else its refusal (rolled back).
-    private func refusal(copying rows: ArraySlice<Candidate>, depth: Int = 0) throws -> PostgresError? {
-        try refusal(in: "migrate_probe_\(depth)") {
-            _ = try connection.copyIn("COPY migrate_probe (product_imei, field, time, value, value_text) FROM STDIN (FORMAT binary)") { writer in
-                for row in rows { writer.appendTelemetry(row) }
-            }
-        }
-    }
+    /// The staged rows into `migrate_probe`, as the staged insert writes them into `telemetry`.
+    private static let insertStaged = """
+        INSERT INTO migrate_probe (product_imei, field, time, value, value_text)
+        SELECT product_imei, field, time, value, value_text FROM migrate_probe_rows
+        """
 
-    /// Copies `rows` into `migrate_probe_rows`, numbered by position: nil, or the database's
-    /// refusal of the input itself (rolled back).
-    private func refusal(staging rows: [Candidate]) throws -> PostgresError? {
-        try refusal(in: "migrate_probe_rows") {
+    /// Copies the rows at `positions` into `migrate_probe_rows` (numbered by position) in a
+    /// savepoint: nil when the database takes them (they stay), else its refusal of the input
+    /// (rolled back).
+    private func refusal(staging positions: Range<Int>, of rows: [Candidate], depth: Int = 0) throws -> PostgresError? {
+        try refusal(in: "migrate_probe_rows_\(depth)") {
             _ = try connection.copyIn("COPY migrate_probe_rows (seq, product_imei, field, time, value, value_text) FROM STDIN (FORMAT binary)") { writer in
-                for (position, row) in rows.enumerated() { writer.appendStaged(sequence: Int64(position), row) }
+                for position in positions { writer.appendStaged(sequence: Int64(position), rows[position]) }
             }
         }
     }
@@ -210,18 +209,19 @@ struct RefusedLines {
         }
     }
 
-    /// For rows the database refused (with `error`) before any constraint saw them: halves
-    /// `rows`, copying each half into `migrate_probe`, until the refused ones stand alone.
-    private func isolate(_ rows: ArraySlice<Candidate>, refusedWith error: PostgresError, depth: Int,
-                         into refused: inout [(Candidate, String)]) throws {
-        if rows.count == 1, let row = rows.first {
-            refused.append((row, Self.reason(state: error.sqlState?.rawValue, message: error.message)))
+    /// For rows whose input the database refused (with `error`): halves `positions`, copying
+    /// each half into `migrate_probe_rows`, until the refused rows stand alone; the halves it
+    /// takes stay copied.
+    private func isolate(_ positions: Range<Int>, of rows: [Candidate], refusedWith error: PostgresError, depth: Int,
+                         into refused: inout [(position: Int, reason: String)]) throws {
+        if positions.count == 1 {
+            refused.append((positions.lowerBound, Self.reason(state: error.sqlState?.rawValue, message: error.message)))
             return
         }
-        let middle = rows.startIndex + rows.count / 2
-        for half in [rows[..<middle], rows[middle...]] {
-            if let error = try refusal(copying: half, depth: depth + 1) {
-                try isolate(half, refusedWith: error, depth: depth + 1, into: &refused)
+        let middle = positions.lowerBound + positions.count / 2
+        for half in [positions.lowerBound..<middle, middle..<positions.upperBound] {
+            if let error = try refusal(staging: half, of: rows, depth: depth + 1) {
+                try isolate(half, of: rows, refusedWith: error, depth: depth + 1, into: &refused)
             }
         }
     }

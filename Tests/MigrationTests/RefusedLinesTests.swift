@@ -63,7 +63,7 @@ struct RefusedLinesTests {
         return found
     }
 
-    /// Rows a CHECK refuses: found row by row on the server (`migrate_probe_each`).
+    /// Rows a CHECK refuses: found row by row on the server (`migrate_probe_each`), never by halving.
     @Test func batchesFindExactlyTheRefusedLastPointsOfTheirKeys() throws {
         let db = try TestDatabase.create(label: "refusedlines")
         defer { db.drop() }
@@ -90,7 +90,7 @@ struct RefusedLinesTests {
 
     /// The probe judges rows as the staged insert writes them (assignment casts from the job's
     /// types): a column type the binary COPY cannot fill (`real` for `value`) refuses every row
-    /// of the direct COPY, but no line, and the staged insert then writes them.
+    /// of a binary COPY, but no line (a nightly then writes through the stage: RefusedRowTests).
     @Test func aColumnTypeOnlyTheBinaryCopyCannotFillRefusesNoLine() throws {
         let db = try TestDatabase.create(label: "refusedreal")
         defer { db.drop() }

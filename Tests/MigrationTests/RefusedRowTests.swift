@@ -69,6 +69,13 @@ struct RefusedRowTests {
         /// it, so the probes' copies of the table must not refuse rows for leaving it empty (they
         /// did, and the dump failed in the dry run and in the real run's isolation).
         case notNullColumnBesideACheck
+        /// An index on `value_text`: a long string exceeds a btree row (54000). The dry run, which
+        /// met no such index, counted the line inserted.
+        case indexOnText
+        /// `value` narrowed to `numeric(12, 2)`: the binary COPY refuses every row (its format is
+        /// double precision's), the probe only the one that overflows (22003), as the staged insert
+        /// writes the others. The dry run counted the line inserted.
+        case narrowedValue
 
         /// One statement each: Citus refuses to propagate DDL sent as several commands at once.
         var statements: [String] {
@@ -78,10 +85,32 @@ struct RefusedRowTests {
             case .notNullColumnBesideACheck:
                 ["ALTER TABLE telemetry ADD COLUMN source text NOT NULL DEFAULT 'influx'",
                  "ALTER TABLE telemetry ADD CONSTRAINT value_below_1e9 CHECK (value < 1e9)"]
+            case .indexOnText:
+                ["CREATE INDEX telemetry_value_text ON telemetry (value_text)"]
+            case .narrowedValue:
+                ["ALTER TABLE telemetry ALTER COLUMN value TYPE numeric(12, 2)"]
             }
         }
-        var refusedValue: Double { self == .dataExceptionInsideACheck ? 5e12 : 5e9 }
-        var code: String { self == .dataExceptionInsideACheck ? "22003" : "23514" }
+        var refusedValue: ModelValue {
+            switch self {
+            case .dataExceptionInsideACheck: .number(5e12)
+            case .notNullColumnBesideACheck, .narrowedValue: .number(5e10)
+            case .indexOnText: .text(Self.incompressibleText)
+            }
+        }
+        /// 4,000 letters no compression shortens below a btree row's 2,704 bytes.
+        static let incompressibleText: String = {
+            var rng = SeededRandom(seed: 4000)
+            let letters = Array("abcdefghijklmnopqrstuvwxyz")
+            return String((0..<4000).map { _ in letters.randomElement(using: &rng)! })
+        }()
+        var code: String {
+            switch self {
+            case .dataExceptionInsideACheck, .narrowedValue: "22003"
+            case .notNullColumnBesideACheck: "23514"
+            case .indexOnText: "54000"
+            }
+        }
     }
 
     @Test(arguments: OperatorChange.allCases, [1, 2])
@@ -92,7 +121,7 @@ struct RefusedRowTests {
         let base: Int64 = 1_727_740_800_000_000_000
         let dump = try Self.dump(imeis.enumerated().flatMap { index, imei in
             [DumpLine.point(imei: imei, field: "voltage", value: .number(1), timeNanos: base),
-             .point(imei: imei, field: "energy", value: .number(index == 2 ? change.refusedValue : 2), timeNanos: base)]
+             .point(imei: imei, field: "energy", value: index == 2 ? change.refusedValue : .number(2), timeNanos: base)]
         }, label: "refused-change")
         let dry = try Self.dryRun(RunConfiguration(mode: .nightly, dryRun: true, dumps: [dump.path], workers: workers), connection)
         let sink = Collected()

@@ -11,9 +11,9 @@ import PostgresClient
 /// next batch meets none of its keys: copied with the job's column types into
 /// `migrate_probe_rows`, then inserted from there into `migrate_probe`, a temporary copy of
 /// `telemetry`'s columns, CHECK constraints and indexes (so whatever types the operator gave
-/// `telemetry`, the insert casts to them). A batch the insert refuses is probed row by row on
-/// the server (`migrate_probe_each`, one subtransaction a row): a handful of statements a batch
-/// however many of its rows are refused. Rows whose input itself is refused (a character the
+/// `telemetry`, the insert casts to them). A batch the insert refuses is probed on the server
+/// (`migrate_probe_each`: 64 rows a subtransaction, then row by row in a refused group): a
+/// handful of statements a batch however many of its rows are refused. Rows whose input itself is refused (a character the
 /// database's encoding lacks) are found by halving the copy until they stand alone. A refused
 /// line that a later line of the same (IMEI, field, time) overrides, in a later batch, is no
 /// row and is dropped again (invariant: a line is returned only when it is the last candidate
@@ -127,9 +127,11 @@ struct RefusedLines {
 
     /// Creates (once a session) `migrate_probe_rows`, a batch's rows as the staged insert takes
     /// them (with their position), and `pg_temp.migrate_probe_each()`, which inserts them into
-    /// `migrate_probe` in that order, each in its own subtransaction, and returns those refused
-    /// for their data (`PostgresError.refusesData`'s classes) with PostgreSQL's SQLSTATE and
-    /// message; any other error ends it.
+    /// `migrate_probe` in that order, 64 rows a subtransaction and, in a group it refuses, one
+    /// row a subtransaction, and returns the rows refused for their data
+    /// (`PostgresError.refusesData`'s classes) with PostgreSQL's SQLSTATE and message; any other
+    /// error ends it. (A subtransaction that inserts takes a transaction id: groups keep a batch
+    /// with one refused row to about 130, not 4,096.)
     private func prepareRowProbe() throws {
         try connection.executeScript("""
             CREATE TEMP TABLE IF NOT EXISTS migrate_probe_rows (
@@ -139,16 +141,28 @@ struct RefusedLines {
             CREATE OR REPLACE FUNCTION pg_temp.migrate_probe_each()
             RETURNS TABLE (refused_seq bigint, refused_state text, refused_message text)
             LANGUAGE plpgsql AS $$
-            DECLARE r record;
+            DECLARE
+                staged migrate_probe_rows[];
+                r migrate_probe_rows;
+                lo int := 1;
             BEGIN
-                FOR r IN SELECT * FROM migrate_probe_rows ORDER BY seq LOOP
+                SELECT array_agg(s ORDER BY s.seq) INTO staged FROM migrate_probe_rows s;
+                WHILE lo <= coalesce(array_length(staged, 1), 0) LOOP
                     BEGIN
                         INSERT INTO migrate_probe (product_imei, field, time, value, value_text)
-                        VALUES (r.product_imei, r.field, r.time, r.value, r.value_text);
+                        SELECT g.product_imei, g.field, g.time, g.value, g.value_text FROM unnest(staged[lo:lo + 63]) g;
                     EXCEPTION WHEN data_exception OR program_limit_exceeded OR check_violation THEN
-                        refused_seq := r.seq; refused_state := SQLSTATE; refused_message := SQLERRM;
-                        RETURN NEXT;
+                        FOREACH r IN ARRAY staged[lo:lo + 63] LOOP
+                            BEGIN
+                                INSERT INTO migrate_probe (product_imei, field, time, value, value_text)
+                                VALUES (r.product_imei, r.field, r.time, r.value, r.value_text);
+                            EXCEPTION WHEN data_exception OR program_limit_exceeded OR check_violation THEN
+                                refused_seq := r.seq; refused_state := SQLSTATE; refused_message := SQLERRM;
+                                RETURN NEXT;
+                            END;
+                        END LOOP;
                     END;
+                    lo := lo + 64;
                 END LOOP;
             END $$;
             """)

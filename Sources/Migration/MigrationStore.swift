@@ -60,6 +60,17 @@ struct MigrationStore {
                                           deletingRowsOnCommit: true)
     }
 
+    /// `telemetry`'s five columns as the job makes them (`Migrations.version1`), for a join with
+    /// `pg_attribute`: name, type as `format_type` writes it, and the base types that share its
+    /// binary format.
+    private static let jobColumns = """
+        (VALUES ('product_imei', 'character varying(15)', ARRAY['text', 'varchar', 'bpchar']::regtype[]),
+                ('field', 'text', ARRAY['text', 'varchar', 'bpchar']::regtype[]),
+                ('time', 'timestamp without time zone', ARRAY['timestamp']::regtype[]),
+                ('value', 'double precision', ARRAY['float8']::regtype[]),
+                ('value_text', 'text', ARRAY['text', 'varchar', 'bpchar']::regtype[])) AS job (name, type, formats)
+        """
+
     /// Whether `telemetry` may refuse rows the reader passed (`rows`): a CHECK, on the table
     /// or on the domain of a column; a column type other than the job's (a narrowed one); an
     /// index the operator added (`byIndex`: a long `value_text` exceeds a btree row, an
@@ -69,14 +80,12 @@ struct MigrationStore {
     private func telemetryRefusesMore() throws -> (rows: Bool, byIndex: Bool) {
         let row = try connection.query("""
             SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'telemetry'::regclass AND contype = 'c')
-                OR EXISTS (SELECT 1 FROM pg_attribute a
+                OR EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
                            WHERE a.attrelid = 'telemetry'::regclass AND a.attnum > 0 AND NOT a.attisdropped
-                             AND format_type(a.atttypid, a.atttypmod) IS DISTINCT FROM CASE a.attname
-                                 WHEN 'product_imei' THEN 'character varying(15)' WHEN 'field' THEN 'text'
-                                 WHEN 'time' THEN 'timestamp without time zone' WHEN 'value' THEN 'double precision'
-                                 WHEN 'value_text' THEN 'text' END
-                             AND (a.attname IN ('product_imei', 'field', 'time', 'value', 'value_text')
-                                  OR EXISTS (SELECT 1 FROM pg_type t WHERE t.oid = a.atttypid AND t.typtype = 'd')))
+                             AND t.typtype = 'd')
+                OR EXISTS (SELECT 1 FROM pg_attribute a JOIN \(Self.jobColumns) ON job.name = a.attname
+                           WHERE a.attrelid = 'telemetry'::regclass AND NOT a.attisdropped
+                             AND format_type(a.atttypid, a.atttypmod) <> job.type)
                 OR current_setting('server_encoding') NOT IN ('UTF8', 'SQL_ASCII'),
                 EXISTS (SELECT 1 FROM pg_index WHERE indrelid = 'telemetry'::regclass AND NOT indisprimary)
             """).first
@@ -91,13 +100,9 @@ struct MigrationStore {
     func columnsTheBinaryCopyCannotFill() throws -> String? {
         try connection.query("""
             SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum)
-            FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
-            WHERE a.attrelid = 'telemetry'::regclass AND a.attnum > 0 AND NOT a.attisdropped
-              AND NOT (CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END) = ANY (CASE a.attname
-                  WHEN 'time' THEN ARRAY['timestamp'::regtype]
-                  WHEN 'value' THEN ARRAY['float8'::regtype]
-                  ELSE ARRAY['text'::regtype, 'varchar'::regtype, 'bpchar'::regtype] END::oid[])
-              AND a.attname IN ('product_imei', 'field', 'time', 'value', 'value_text')
+            FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid JOIN \(Self.jobColumns) ON job.name = a.attname
+            WHERE a.attrelid = 'telemetry'::regclass AND NOT a.attisdropped
+              AND NOT (CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END) = ANY (job.formats::oid[])
             """).first?.string(0)
     }
 
@@ -160,8 +165,15 @@ struct MigrationStore {
     /// Copies the rows of `source` (the stage, or the staged insert's deduplicated CTE) into
     /// `migrate_dry_probe`.
     private static func dryProbeInsert(from source: String) -> String {
+        insertTelemetryColumns(into: "migrate_dry_probe", from: source)
+    }
+
+    /// Inserts the five columns the job writes from `source` (with the job's types, as the
+    /// stage has them) into `table` (with `telemetry`'s, which the insert casts to): how the
+    /// staged write and the probes of refused rows meet what `telemetry` refuses.
+    static func insertTelemetryColumns(into table: String, from source: String) -> String {
         """
-        INSERT INTO migrate_dry_probe (product_imei, field, time, value, value_text)
+        INSERT INTO \(table) (product_imei, field, time, value, value_text)
         SELECT product_imei, field, time, value, value_text FROM \(source)
         """
     }
@@ -202,8 +214,7 @@ struct MigrationStore {
               """
             : """
               remembered AS (
-                  INSERT INTO telemetry (product_imei, field, time, value, value_text)
-                  SELECT product_imei, field, time, value, value_text FROM d
+                  \(Self.insertTelemetryColumns(into: "telemetry", from: "d"))
                   ON CONFLICT (product_imei, field, time) DO NOTHING
                   RETURNING product_imei
               )

@@ -13,11 +13,11 @@ import PostgresClient
 /// `telemetry`'s columns, CHECK constraints and indexes (so whatever types the operator gave
 /// `telemetry`, the insert casts to them). A batch the insert refuses is probed on the server
 /// (`migrate_probe_each`: 64 rows a subtransaction, then row by row in a refused group): a
-/// handful of statements a batch however many of its rows are refused. Rows whose input itself is refused (a character the
-/// database's encoding lacks) are found by halving the copy until they stand alone. A refused
-/// line that a later line of the same (IMEI, field, time) overrides, in a later batch, is no
-/// row and is dropped again (invariant: a line is returned only when it is the last candidate
-/// of its key). Rows already in `telemetry` are not probed against it, so a constraint only its
+/// handful of statements a batch however many of its rows are refused. Rows whose input
+/// itself is refused (a character the database's encoding lacks) are found by halving the
+/// copy until they stand alone. A refused line that a later line of the same (IMEI, field,
+/// time) overrides, in a later batch, is no row and is dropped again (invariant: a line is
+/// returned only when it is the last candidate of its key). Rows already in `telemetry` are not probed against it, so a constraint only its
 /// existing rows would trip (none of the three kinds) is out of reach. Memory: one batch, and
 /// the refused lines (their reasons shared).
 struct RefusedLines {
@@ -193,10 +193,7 @@ struct RefusedLines {
     }
 
     /// The staged rows into `migrate_probe`, as the staged insert writes them into `telemetry`.
-    private static let insertStaged = """
-        INSERT INTO migrate_probe (product_imei, field, time, value, value_text)
-        SELECT product_imei, field, time, value, value_text FROM migrate_probe_rows
-        """
+    private static let insertStaged = MigrationStore.insertTelemetryColumns(into: "migrate_probe", from: "migrate_probe_rows")
 
     /// Copies the rows at `positions` into `migrate_probe_rows` (numbered by position) in a
     /// savepoint: nil when the database takes them (they stay), else its refusal of the input

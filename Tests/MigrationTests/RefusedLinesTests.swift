@@ -1,7 +1,6 @@
 import DumpReader
 @testable import Migration
 import PostgresClient
-import TelemetrySchema
 import Testing
 import TestSupport
 
@@ -63,13 +62,12 @@ struct RefusedLinesTests {
         return found
     }
 
-    /// Rows a CHECK refuses: found row by row on the server (`migrate_probe_each`), never by halving.
+    /// Rows a CHECK refuses: found by the server's probe (`migrate_probe_each`), never by halving.
     @Test func batchesFindExactlyTheRefusedLastPointsOfTheirKeys() throws {
-        let db = try TestDatabase.create(label: "refusedlines")
+        let (db, connection) = try RefusedRowTests.database(label: "refusedlines", imeis: Self.imeis, changes: [
+            "ALTER TABLE telemetry ADD CONSTRAINT value_below_1e9 CHECK (value < 1e9)",
+        ])
         defer { db.drop() }
-        let connection = try PostgresConnection(url: db.url)
-        try Schema.apply(on: connection)
-        try connection.executeScript("ALTER TABLE telemetry ADD CONSTRAINT value_below_1e9 CHECK (value < 1e9)")
         let found = try Self.findsExactly(seeds: 1...40, on: connection, bad: [.float(5e9)], good: { .float(Double($0)) },
                                           reasons: ["23514: new row for relation \"telemetry\" violates check constraint \"value_below_1e9\""])
         #expect(found > 100, "the sets refuse \(found) lines")
@@ -80,11 +78,10 @@ struct RefusedLinesTests {
     /// by halving the batch's copy; in the same batches, rows a CHECK refuses, by the server's
     /// probe of the rows copied.
     @Test func inputTheDatabaseCannotTakeIsFoundByHalving() throws {
-        let db = try TestDatabase.create(label: "refusedlatin1", encoding: "LATIN1")
+        let (db, connection) = try RefusedRowTests.database(label: "refusedlatin1", imeis: Self.imeis, changes: [
+            "ALTER TABLE telemetry ADD CONSTRAINT text_not_refused CHECK (value_text <> 'refused')",
+        ], encoding: "LATIN1")
         defer { db.drop() }
-        let connection = try PostgresConnection(url: db.url)
-        try Schema.apply(on: connection)
-        try connection.executeScript("ALTER TABLE telemetry ADD CONSTRAINT text_not_refused CHECK (value_text <> 'refused')")
         let found = try Self.findsExactly(seeds: 1...15, on: connection, bad: [.string("sunny \u{2600}"), .string("refused")],
                                           good: { .string("line \($0) \u{e9}t\u{e9}") }, reasons: ["22P05: ", "23514: "])
         #expect(found > 30, "the sets refuse \(found) lines")
@@ -94,11 +91,10 @@ struct RefusedLinesTests {
     /// types): a column type the binary COPY cannot fill (`real` for `value`) refuses every row
     /// of a binary COPY, but no line (a nightly then writes through the stage: RefusedRowTests).
     @Test func aColumnTypeOnlyTheBinaryCopyCannotFillRefusesNoLine() throws {
-        let db = try TestDatabase.create(label: "refusedreal")
+        let (db, connection) = try RefusedRowTests.database(label: "refusedreal", imeis: Self.imeis, changes: [
+            "ALTER TABLE telemetry ALTER COLUMN value TYPE real",
+        ])
         defer { db.drop() }
-        let connection = try PostgresConnection(url: db.url)
-        try Schema.apply(on: connection)
-        try connection.executeScript("ALTER TABLE telemetry ALTER COLUMN value TYPE real")
         let products = ProductIndex(Self.imeis)
         let (candidates, _) = Self.randomSet(seed: 1, products: products, bad: [.float(2.5)], good: { .float(Double($0)) })
         var directCopy: PostgresError?

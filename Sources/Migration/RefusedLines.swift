@@ -33,47 +33,49 @@ struct RefusedLines {
         try Self.createProbeTable("migrate_probe", on: connection, indexes: true)
         try prepareRowProbe()
         try truncate()
-        // The refused rows that no later line has overridden yet: key → line, and each line's
-        // refused keys with the database's reasons, in the order the probe found them (a line
-        // of several fields may have more than one; the first left gives the line's reason).
+        // The rows refused on insert that no later line has overridden yet: key → line, and each
+        // line's refused keys with the database's reasons, in the order the probe found them (a
+        // line of several fields may have more than one; the first left gives the line's reason).
         var refusedKeys: [Key: Int] = [:]
         var reasons: [Int: [(key: Key, reason: String)]] = [:]
+        // The lines with a point whose input the database refused: rejected whatever follows,
+        // since every write sends every candidate (the stage deduplicates after taking them).
+        var unreadable: [Int: String] = [:]
         // Each distinct reason stored once: most refused lines share a handful.
         var distinctReasons: Set<String> = []
-        // One batch, deduplicated: a key keeps its first position and its last candidate.
+        // One batch, in file order; a line's points are never split between two batches.
         var rows: [Candidate] = []
-        var position: [Key: Int] = [:]
         var batches = 0
         func flush() throws {
             guard !rows.isEmpty else { return }
-            for (row, reason) in try probeBatch(rows) {
+            let probed = try probeBatch(rows)
+            for (line, reason) in probed.unreadable where unreadable[line] == nil {
+                unreadable[line] = distinctReasons.insert(reason).memberAfterInsert
+            }
+            // Each point of a line kept overrides the refused row of its key an earlier batch
+            // found: unless another of its rows is refused, that line is not.
+            for row in rows where !refusedKeys.isEmpty && probed.unreadable[row.point.line] == nil {
                 let key = Key(row)
+                guard let line = refusedKeys.removeValue(forKey: key) else { continue }
+                reasons[line]?.removeAll { $0.key == key }
+                if reasons[line]?.isEmpty == true { reasons[line] = nil }
+            }
+            for (position, reason) in probed.refused {
+                let row = rows[position], key = Key(row)
                 refusedKeys[key] = row.point.line
                 reasons[row.point.line, default: []].append((key, distinctReasons.insert(reason).memberAfterInsert))
             }
             rows.removeAll(keepingCapacity: true)
-            position.removeAll(keepingCapacity: true)
             batches += 1
             if batches % batchesPerTruncation == 0 { try truncate() }
         }
         try candidates.again { candidate in
-            let key = Key(candidate)
-            if !refusedKeys.isEmpty, let line = refusedKeys.removeValue(forKey: key) {
-                // A later line overrides the refused row: unless another of its rows is refused, the line is not.
-                reasons[line]?.removeAll { $0.key == key }
-                if reasons[line]?.isEmpty == true { reasons[line] = nil }
-            }
-            if let at = position[key] {
-                rows[at] = candidate
-            } else {
-                position[key] = rows.count
-                rows.append(candidate)
-                if rows.count == batch { try flush() }
-            }
+            if rows.count >= batch, rows.last?.point.line != candidate.point.line { try flush() }
+            rows.append(candidate)
         }
         try flush()
         try truncate()
-        return reasons.mapValues { $0[0].reason }
+        return reasons.mapValues { $0[0].reason }.merging(unreadable) { _, input in input }
     }
 
     /// Creates (once a session) a temporary table with `telemetry`'s columns and CHECK
@@ -146,7 +148,9 @@ struct RefusedLines {
                 r migrate_probe_rows;
                 lo int := 1;
             BEGIN
-                SELECT array_agg(s ORDER BY s.seq) INTO staged FROM migrate_probe_rows s;
+                SELECT array_agg(last.p ORDER BY (last.p).seq) INTO staged FROM (
+                    SELECT DISTINCT ON (product_imei, field, time) p FROM migrate_probe_rows p
+                    ORDER BY product_imei, field, time, seq DESC) last;
                 WHILE lo <= coalesce(array_length(staged, 1), 0) LOOP
                     BEGIN
                         INSERT INTO migrate_probe (product_imei, field, time, value, value_text)
@@ -168,37 +172,58 @@ struct RefusedLines {
             """)
     }
 
-    /// Probes one batch (distinct keys, in file order) in a transaction that is rolled back;
-    /// returns its refused rows with the database's reasons, in file order.
-    private func probeBatch(_ rows: [Candidate]) throws -> [(Candidate, String)] {
+    /// What one batch's probe found: the lines with a point whose input the database refused
+    /// (line → reason), and, among the other lines' points, the last of each key in the batch
+    /// that the insert refused (position → reason, in file order).
+    struct Probed {
+        var unreadable: [Int: String] = [:]
+        var refused: [(position: Int, reason: String)] = []
+    }
+
+    /// Probes one batch (candidates in file order, whole lines) in a transaction that is rolled
+    /// back, as the staged write takes it: every point copied, then the last of each key inserted.
+    private func probeBatch(_ rows: [Candidate]) throws -> Probed {
         try connection.executeScript("BEGIN")
         do {
-            var refused: [(position: Int, reason: String)] = []
-            let positions = rows.indices
-            if let error = try refusal(staging: positions, of: rows) {
-                try isolate(positions, of: rows, refusedWith: error, depth: 0, into: &refused)
+            var probed = Probed()
+            if let error = try refusal(staging: rows.indices, of: rows) {
+                var found: [(position: Int, reason: String)] = []
+                try isolate(rows.indices, of: rows, refusedWith: error, depth: 0, into: &found)
+                for (position, reason) in found where probed.unreadable[rows[position].point.line] == nil {
+                    probed.unreadable[rows[position].point.line] = reason
+                }
+                // The line goes whole, so its other points are no candidates either.
+                try connection.execute("DELETE FROM migrate_probe_rows")
+                let kept = rows.indices.filter { probed.unreadable[rows[$0].point.line] == nil }
+                if let error = try refusal(staging: kept, of: rows) { throw error }  // each was taken before
             }
-            // Now `migrate_probe_rows` holds the rows whose input was taken.
             if try refusal(in: "migrate_probe", { try connection.execute(Self.insertStaged) }) != nil {
-                refused += try connection.query(
+                probed.refused = try connection.query(
                     "SELECT refused_seq, refused_state, refused_message FROM pg_temp.migrate_probe_each()"
                 ).map { (Int($0.int64(0) ?? 0), Self.reason(state: $0.string(1), message: $0.string(2) ?? "")) }
             }
             try connection.executeScript("ROLLBACK")
-            return refused.sorted { $0.position < $1.position }.map { (rows[$0.position], $0.reason) }
+            return probed
         } catch {
             try? connection.executeScript("ROLLBACK")
             throw error
         }
     }
 
+    /// The last staged row of each key (the stage's deduplication; `migrate_probe_each` takes
+    /// the same rows).
+    private static let lastOfEachKey = """
+        (SELECT DISTINCT ON (product_imei, field, time) * FROM migrate_probe_rows
+         ORDER BY product_imei, field, time, seq DESC) s
+        """
+
     /// The staged rows into `migrate_probe`, as the staged insert writes them into `telemetry`.
-    private static let insertStaged = MigrationStore.insertTelemetryColumns(into: "migrate_probe", from: "migrate_probe_rows")
+    private static let insertStaged = MigrationStore.insertTelemetryColumns(into: "migrate_probe", from: lastOfEachKey)
 
     /// Copies the rows at `positions` into `migrate_probe_rows` (numbered by position) in a
     /// savepoint: nil when the database takes them (they stay), else its refusal of the input
     /// (rolled back).
-    private func refusal(staging positions: Range<Int>, of rows: [Candidate], depth: Int = 0) throws -> PostgresError? {
+    private func refusal(staging positions: some Sequence<Int>, of rows: [Candidate], depth: Int = 0) throws -> PostgresError? {
         try refusal(in: "migrate_probe_rows_\(depth)") {
             _ = try connection.copyIn("COPY migrate_probe_rows (seq, product_imei, field, time, value, value_text) FROM STDIN (FORMAT binary)") { writer in
                 for position in positions { writer.appendStaged(sequence: Int64(position), rows[position]) }

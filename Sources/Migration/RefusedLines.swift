@@ -5,24 +5,27 @@ import PostgresClient
 /// the dump can be read again with those lines rejected as malformed instead of failing
 /// night after night.
 ///
-/// Exact by construction, in bounded memory: the dump's candidates are read in batches, each
-/// deduplicated as the staged insert does (the last one in the file wins) and probed as the
-/// staged insert writes rows, in its own transaction that is rolled back once probed, so the
-/// next batch meets none of its keys: copied with the job's column types into
-/// `migrate_probe_rows`, then inserted from there into `migrate_probe`, a temporary copy of
+/// Exact by construction, in bounded memory: the dump's candidates are read in batches of
+/// whole lines, each probed as the staged write takes rows, in its own transaction that is
+/// rolled back once probed, so the next batch meets none of its keys: every point copied with
+/// the job's column types into `migrate_probe_rows`, then the last of each key (the last line
+/// in the file wins) inserted from there into `migrate_probe`, a temporary copy of
 /// `telemetry`'s columns, CHECK constraints and indexes (so whatever types the operator gave
 /// `telemetry`, the insert casts to them). A batch the insert refuses is probed on the server
 /// (`migrate_probe_each`: 64 rows a subtransaction, then row by row in a refused group): a
-/// handful of statements a batch however many of its rows are refused. Rows whose input
+/// handful of statements a batch however many of its rows are refused. Points whose input
 /// itself is refused (a character the database's encoding lacks) are found by halving the
-/// copy until they stand alone. A refused line that a later line of the same (IMEI, field,
-/// time) overrides, in a later batch, is no row and is dropped again (invariant: a line is
-/// returned only when it is the last candidate of its key). Rows already in `telemetry` are not probed against it, so a constraint only its
-/// existing rows would trip (none of the three kinds) is out of reach. Memory: one batch, and
-/// the refused lines (their reasons shared).
+/// copy until they stand alone; their lines go whole, whatever follows. A line refused on
+/// insert that a later line of the same (IMEI, field, time) overrides, in a later batch, is
+/// no row and is dropped again (invariant: such a line is returned only when it is the last
+/// candidate of its key). Rows already in `telemetry` are not probed against it: a constraint
+/// only its existing rows would trip (none of the three kinds) is out of reach, and an
+/// operator's index refuses a present row here that the staged write would skip as present
+/// (docs/operations.md, "Known limit"). Memory: one batch, and the refused lines (their
+/// reasons shared).
 struct RefusedLines {
     let connection: PostgresConnection
-    /// Distinct keys per batch.
+    /// Candidates per batch (more when a line's points straddle the limit: lines stay whole).
     var batch = 4096
     /// Batches between two truncations of the probe table (rolled-back rows stay in its
     /// files until then; a temporary table is never vacuumed).

@@ -47,17 +47,27 @@ struct MigrationStore {
     /// the real run meets there, when `telemetry` is not as the job made it
     /// (`telemetryRefusesMore`) and so may refuse rows the reader passed, where the real run
     /// rejects their lines as malformed: creates `migrate_dry_probe`, a temporary table with
-    /// `telemetry`'s columns and constraints (and its indexes, when the operator added one),
-    /// and sets `probesRefusals`: the counted and the staged dry runs then copy every
-    /// (deduplicated) candidate into it. PostgreSQL checks a row before its key, so the real
-    /// run is refused by the same rows, those already present included, and the dry run
-    /// isolates them as the real run does (`Migrator.isolateRefusedLines`).
+    /// `telemetry`'s columns and constraints (and its indexes, when the operator added one), and
+    /// `migrate_dry_probe_present`, with its constraints only, and sets `probesRefusals`: the
+    /// counted and the staged dry runs then copy every (deduplicated) candidate into one of them.
+    /// PostgreSQL checks a row's constraints before it looks for its key, and builds its other
+    /// index entries only once it found none: so new rows go into the first, rows whose key
+    /// is written already (in `telemetry` or by an earlier dump of the run) into the second, and
+    /// the dry run is refused by the rows that refuse the real run, and isolates them as it does
+    /// (`Migrator.isolateRefusedLines`, `RefusedLines`).
     mutating func prepareRefusalProbe() throws {
         let refuses = try telemetryRefusesMore()
         guard refuses.rows else { return }
         probesRefusals = true
         try RefusedLines.createProbeTable("migrate_dry_probe", on: connection, indexes: refuses.byIndex,
                                           deletingRowsOnCommit: true)
+        try RefusedLines.createProbeTable("migrate_dry_probe_present", on: connection, indexes: false,
+                                          deletingRowsOnCommit: true)
+        try connection.executeScript("""
+            CREATE TEMP TABLE IF NOT EXISTS migrate_dry_written (
+                product_imei varchar(15) NOT NULL, field text NOT NULL, time timestamp NOT NULL
+            ) ON COMMIT DELETE ROWS;
+            """)
     }
 
     /// `telemetry`'s five columns as the job makes them (`Migrations.version1`), for a join with
@@ -156,16 +166,31 @@ struct MigrationStore {
         return map
     }
 
-    /// Copies every staged candidate, all distinct, into `migrate_dry_probe`: PostgreSQL refuses
-    /// there what `telemetry`'s CHECKs would (see `prepareRefusalProbe`).
-    func probeStaged() throws {
-        try connection.execute(Self.dryProbeInsert(from: "migrate_stage"))
-    }
-
-    /// Copies the rows of `source` (the stage, or the staged insert's deduplicated CTE) into
-    /// `migrate_dry_probe`.
-    private static func dryProbeInsert(from source: String) -> String {
-        insertTelemetryColumns(into: "migrate_dry_probe", from: source)
+    /// Copies the last staged candidate of each key into `migrate_dry_probe` or
+    /// `migrate_dry_probe_present` (see `prepareRefusalProbe`): PostgreSQL refuses there what
+    /// `telemetry` would. A candidate's key is written when `telemetry` or
+    /// `migrate_dry_inserted` has it, or when the counted dry run numbered it -1 (its memory
+    /// has it; the counted stage numbers a candidate to look up from 1, a new one 0, all
+    /// distinct: `distinct` skips the deduplication). The keys found in `telemetry` are
+    /// collected first, in a statement of their own: Citus, planning an insert into a temporary
+    /// table beside a join with `telemetry`, loses the operator's type modifiers (a
+    /// `numeric(12, 2)` took 5e10).
+    func probeStaged(distinct: Bool) throws {
+        try connection.execute("""
+            INSERT INTO migrate_dry_written (product_imei, field, time)
+            SELECT s.product_imei, s.field, s.time FROM (SELECT product_imei, field, time FROM migrate_stage WHERE seq > 0) s
+            JOIN telemetry t ON t.product_imei = s.product_imei AND t.field = s.field AND t.time = s.time
+            """)
+        let written = """
+            (s.seq < 0
+             OR EXISTS (SELECT 1 FROM migrate_dry_written w WHERE w.product_imei = s.product_imei AND w.field = s.field AND w.time = s.time)
+             OR EXISTS (SELECT 1 FROM migrate_dry_inserted w WHERE w.product_imei = s.product_imei AND w.field = s.field AND w.time = s.time))
+            """
+        let lastOfEachKey = distinct ? "migrate_stage s" : """
+            (SELECT DISTINCT ON (product_imei, field, time) * FROM migrate_stage ORDER BY product_imei, field, time, seq DESC) s
+            """
+        try connection.execute(Self.insertTelemetryColumns(into: "migrate_dry_probe", from: "\(lastOfEachKey) WHERE NOT \(written)"))
+        try connection.execute(Self.insertTelemetryColumns(into: "migrate_dry_probe_present", from: "\(lastOfEachKey) WHERE \(written)"))
     }
 
     /// Inserts the five columns the job writes from `source` (with the job's types, as the
@@ -193,15 +218,16 @@ struct MigrationStore {
 
     /// Inserts the staged candidates, last one per (product_imei, field, time) winning, and
     /// leaves existing rows alone. In a dry run, counts what would be inserted instead (and,
-    /// when `probesRefusals`, meets the refusals of `telemetry`'s CHECKs).
+    /// when `probesRefusals`, first meets what `telemetry` would refuse: `probeStaged`).
     /// Returns the number of distinct staged keys and the rows inserted per product.
     func insertStaged(dryRun: Bool) throws -> (distinct: Int, insertedPerProduct: [String: Int]) {
+        if dryRun && probesRefusals { try probeStaged(distinct: false) }
         let deduplicated = """
             d AS (
                 SELECT DISTINCT ON (product_imei, field, time) product_imei, field, time, value, value_text
                 FROM migrate_stage ORDER BY product_imei, field, time, seq DESC
             )
-            """ + (dryRun && probesRefusals ? ", probed AS (\(Self.dryProbeInsert(from: "d")))" : "")
+            """
         let inserted = dryRun
             ? """
               ins AS (
@@ -403,14 +429,17 @@ extension BinaryCopyWriter {
     }
 
     /// One stage row. `sequence` grows with the position in the dump, so that the last
-    /// candidate of a (product_imei, field, time) wins.
-    mutating func appendStaged(sequence: Int64, imei: String, field: String, time: Int64, value: Double?, text: String?) {
-        startRow(columnCount: 6)
+    /// candidate of a (product_imei, field, time) wins. With `present`, a row of the refusal
+    /// probe's stage, which has that column more (`RefusedLines`).
+    mutating func appendStaged(sequence: Int64, imei: String, field: String, time: Int64, value: Double?, text: String?,
+                               present: Bool? = nil) {
+        startRow(columnCount: present == nil ? 6 : 7)
         write(sequence)
         write(imei)
         write(field)
         writeTimestamp(micros: time)
         write(value)
         write(text)
+        if let present { write(present) }
     }
 }

@@ -269,7 +269,7 @@ public final class Migrator {
             return try migrateOnce(context, memory: &memory)
         } catch var error as PostgresError where error.refusesData {
             var isolation = RefusedRowIsolation()
-            while try isolateRefusedLines(after: error, context, &isolation) {
+            while try isolateRefusedLines(after: error, context, memory: memory, &isolation) {
                 do {
                     return try attempt(.staged, context, memory: &memory)
                 } catch let again as PostgresError where again.refusesData {
@@ -297,13 +297,20 @@ public final class Migrator {
     /// strategy: new lines were found, or, the first time, none was, since a refused row may be
     /// one a later line of the dump overrides (the staged strategy drops it before inserting;
     /// the direct one copies every line). Each round finds a line or ends, so it terminates.
+    /// In a dry run, the rows its earlier dumps would have written count as written
+    /// (`migrate_dry_inserted` and `memory`), as they will be when the real run comes.
     func isolateRefusedLines(after error: PostgresError, _ context: DumpContext, units: Set<Int> = [],
-                             _ isolation: inout RefusedRowIsolation) throws -> Bool {
+                             memory: DryRunMemory? = nil, _ isolation: inout RefusedRowIsolation) throws -> Bool {
         if isolation.stagedTried, let none = isolation.foundNothingAmong, units.isSubset(of: none) { return false }
         logger.warning("PostgreSQL refused rows of the dump; finding their lines", metadata: [
             "dump.file": "\(context.entry.path)", "error": "\(error)",
         ])
-        let found = try RefusedLines(connection: connection).find(Candidates(context: context, classifier: classifier))
+        var probe = RefusedLines(connection: connection)
+        if configuration.dryRun { probe.presentAlsoIn = ["migrate_dry_inserted"] }
+        if let memory {
+            probe.remembered = { $0.time == $0.watermark && memory.wouldInsert(product: $0.product, field: $0.point.field) }
+        }
+        let found = try probe.find(Candidates(context: context, classifier: classifier))
         let new = found.filter { context.refusedLines[$0.key] == nil }
         isolation.foundNothingAmong = new.isEmpty ? units : nil
         guard !new.isEmpty || !isolation.stagedTried else { return false }

@@ -9,20 +9,21 @@ import PostgresClient
 /// whole lines, each probed as the staged write takes rows, in its own transaction that is
 /// rolled back once probed, so the next batch meets none of its keys: every point copied with
 /// the job's column types into `migrate_probe_rows`, then the last of each key (the last line
-/// in the file wins) inserted from there into `migrate_probe`, a temporary copy of
-/// `telemetry`'s columns, CHECK constraints and indexes (so whatever types the operator gave
-/// `telemetry`, the insert casts to them). A batch the insert refuses is probed on the server
-/// (`migrate_probe_each`: 64 rows a subtransaction, then row by row in a refused group): a
-/// handful of statements a batch however many of its rows are refused. Points whose input
-/// itself is refused (a character the database's encoding lacks) are found by halving the
-/// copy until they stand alone; their lines go whole, whatever follows. A line refused on
+/// in the file wins) inserted from there into a temporary copy of `telemetry`'s columns and
+/// CHECK constraints (so whatever types the operator gave `telemetry`, the insert casts to
+/// them). Invariant: a row is judged as the staged write's `INSERT ... ON CONFLICT DO NOTHING`
+/// judges it, and PostgreSQL checks a row's constraints before it looks for its key, its other
+/// indexes after: a row whose key is already written (in `telemetry`, or by an earlier dump of
+/// a dry run) goes into `migrate_probe_present`, constraints only; a new one into
+/// `migrate_probe`, with `telemetry`'s indexes too. A batch the insert refuses is probed on
+/// the server (`migrate_probe_each`: 64 rows a subtransaction, then row by row in a refused
+/// group): a handful of statements a batch however many of its rows are refused. Points whose
+/// input itself is refused (a character the database's encoding lacks) are found by halving
+/// the copy until they stand alone; their lines go whole, whatever follows. A line refused on
 /// insert that a later line of the same (IMEI, field, time) overrides, in a later batch, is
 /// no row and is dropped again (invariant: such a line is returned only when it is the last
-/// candidate of its key). Rows already in `telemetry` are not probed against it: a constraint
-/// only its existing rows would trip (none of the three kinds) is out of reach, and an
-/// operator's index refuses a present row here that the staged write would skip as present
-/// (docs/operations.md, "Known limit"). Memory: one batch, and the refused lines (their
-/// reasons shared).
+/// candidate of its key). A constraint only `telemetry`'s existing rows would trip (none of the
+/// three kinds) is out of reach. Memory: one batch, and the refused lines (their reasons shared).
 struct RefusedLines {
     let connection: PostgresConnection
     /// Candidates per batch (more when a line's points straddle the limit: lines stay whole).
@@ -30,10 +31,17 @@ struct RefusedLines {
     /// Batches between two truncations of the probe table (rolled-back rows stay in its
     /// files until then; a temporary table is never vacuumed).
     var batchesPerTruncation = 64
+    /// In a dry run: the tables of rows its earlier dumps would have written, which are
+    /// present for this dump though `telemetry` lacks them (`migrate_dry_inserted`).
+    var presentAlsoIn: [String] = []
+    /// In a dry run: whether a candidate's row is one its earlier dumps would have written and
+    /// that no table holds yet (`DryRunMemory`).
+    var remembered: (Candidate) -> Bool = { _ in false }
 
     /// Line number → the database's reason, for every refused row of the dump.
     func find(_ candidates: some CandidateSource) throws -> [Int: String] {
         try Self.createProbeTable("migrate_probe", on: connection, indexes: true)
+        try Self.createProbeTable("migrate_probe_present", on: connection, indexes: false)
         try prepareRowProbe()
         try truncate()
         // The rows refused on insert that no later line has overridden yet: key → line, and each
@@ -127,12 +135,13 @@ struct RefusedLines {
 
     /// Empties the probe's tables (rolled-back rows stay in their files until then).
     private func truncate() throws {
-        try connection.executeScript("TRUNCATE migrate_probe, migrate_probe_rows")
+        try connection.executeScript("TRUNCATE migrate_probe, migrate_probe_present, migrate_probe_rows")
     }
 
     /// Creates (once a session) `migrate_probe_rows`, a batch's rows as the staged insert takes
-    /// them (with their position), and `pg_temp.migrate_probe_each()`, which inserts them into
-    /// `migrate_probe` in that order, 64 rows a subtransaction and, in a group it refuses, one
+    /// them (with their position, and whether their key is written already), and
+    /// `pg_temp.migrate_probe_each()`, which inserts the last of each key into `migrate_probe`
+    /// or `migrate_probe_present` in file order, 64 rows a subtransaction and, in a group it refuses, one
     /// row a subtransaction, and returns the rows refused for their data
     /// (`PostgresError.refusesData`'s classes) with PostgreSQL's SQLSTATE and message; any other
     /// error ends it. (A subtransaction that inserts takes a transaction id: groups keep a batch
@@ -141,7 +150,7 @@ struct RefusedLines {
         try connection.executeScript("""
             CREATE TEMP TABLE IF NOT EXISTS migrate_probe_rows (
                 seq bigint NOT NULL, product_imei varchar(15) NOT NULL, field text NOT NULL,
-                time timestamp NOT NULL, value double precision, value_text text
+                time timestamp NOT NULL, value double precision, value_text text, present boolean NOT NULL
             );
             CREATE OR REPLACE FUNCTION pg_temp.migrate_probe_each()
             RETURNS TABLE (refused_seq bigint, refused_state text, refused_message text)
@@ -157,12 +166,21 @@ struct RefusedLines {
                 WHILE lo <= coalesce(array_length(staged, 1), 0) LOOP
                     BEGIN
                         INSERT INTO migrate_probe (product_imei, field, time, value, value_text)
-                        SELECT g.product_imei, g.field, g.time, g.value, g.value_text FROM unnest(staged[lo:lo + 63]) g;
+                        SELECT g.product_imei, g.field, g.time, g.value, g.value_text FROM unnest(staged[lo:lo + 63]) g
+                        WHERE NOT g.present;
+                        INSERT INTO migrate_probe_present (product_imei, field, time, value, value_text)
+                        SELECT g.product_imei, g.field, g.time, g.value, g.value_text FROM unnest(staged[lo:lo + 63]) g
+                        WHERE g.present;
                     EXCEPTION WHEN data_exception OR program_limit_exceeded OR check_violation THEN
                         FOREACH r IN ARRAY staged[lo:lo + 63] LOOP
                             BEGIN
-                                INSERT INTO migrate_probe (product_imei, field, time, value, value_text)
-                                VALUES (r.product_imei, r.field, r.time, r.value, r.value_text);
+                                IF r.present THEN
+                                    INSERT INTO migrate_probe_present (product_imei, field, time, value, value_text)
+                                    VALUES (r.product_imei, r.field, r.time, r.value, r.value_text);
+                                ELSE
+                                    INSERT INTO migrate_probe (product_imei, field, time, value, value_text)
+                                    VALUES (r.product_imei, r.field, r.time, r.value, r.value_text);
+                                END IF;
                             EXCEPTION WHEN data_exception OR program_limit_exceeded OR check_violation THEN
                                 refused_seq := r.seq; refused_state := SQLSTATE; refused_message := SQLERRM;
                                 RETURN NEXT;
@@ -200,7 +218,8 @@ struct RefusedLines {
                 let kept = rows.indices.filter { probed.unreadable[rows[$0].point.line] == nil }
                 if let error = try refusal(staging: kept, of: rows) { throw error }  // each was taken before
             }
-            if try refusal(in: "migrate_probe", { try connection.execute(Self.insertStaged) }) != nil {
+            try markPresent()
+            if try refusal(in: "migrate_probe", { for insert in Self.insertStaged { try connection.execute(insert) } }) != nil {
                 probed.refused = try connection.query(
                     "SELECT refused_seq, refused_state, refused_message FROM pg_temp.migrate_probe_each()"
                 ).map { (Int($0.int64(0) ?? 0), Self.reason(state: $0.string(1), message: $0.string(2) ?? "")) }
@@ -213,23 +232,40 @@ struct RefusedLines {
         }
     }
 
-    /// The last staged row of each key (the stage's deduplication; `migrate_probe_each` takes
-    /// the same rows).
-    private static let lastOfEachKey = """
-        (SELECT DISTINCT ON (product_imei, field, time) * FROM migrate_probe_rows
-         ORDER BY product_imei, field, time, seq DESC) s
-        """
+    /// Marks the staged rows whose key is written already: in `telemetry` (read through a CTE,
+    /// which Citus plans first), or in `presentAlsoIn`'s tables.
+    private func markPresent() throws {
+        for table in ["telemetry"] + presentAlsoIn {
+            try connection.execute("""
+                WITH found AS (
+                    SELECT r.seq FROM (SELECT seq, product_imei, field, time FROM migrate_probe_rows WHERE NOT present) r
+                    JOIN \(table) t ON t.product_imei = r.product_imei AND t.field = r.field AND t.time = r.time
+                )
+                UPDATE migrate_probe_rows p SET present = true FROM found WHERE p.seq = found.seq
+                """)
+        }
+    }
 
-    /// The staged rows into `migrate_probe`, as the staged insert writes them into `telemetry`.
-    private static let insertStaged = MigrationStore.insertTelemetryColumns(into: "migrate_probe", from: lastOfEachKey)
+    /// The staged rows into `migrate_probe` (new keys) and `migrate_probe_present` (written
+    /// keys), as the staged insert writes them into `telemetry`: the last of each key (the
+    /// stage's deduplication; `migrate_probe_each` takes the same rows).
+    private static let insertStaged = [(table: "migrate_probe", filter: "NOT s.present"),
+                                       (table: "migrate_probe_present", filter: "s.present")].map { probe in
+        MigrationStore.insertTelemetryColumns(into: probe.table, from: """
+            (SELECT DISTINCT ON (product_imei, field, time) * FROM migrate_probe_rows
+             ORDER BY product_imei, field, time, seq DESC) s WHERE \(probe.filter)
+            """)
+    }
 
     /// Copies the rows at `positions` into `migrate_probe_rows` (numbered by position) in a
     /// savepoint: nil when the database takes them (they stay), else its refusal of the input
     /// (rolled back).
     private func refusal(staging positions: some Sequence<Int>, of rows: [Candidate], depth: Int = 0) throws -> PostgresError? {
         try refusal(in: "migrate_probe_rows_\(depth)") {
-            _ = try connection.copyIn("COPY migrate_probe_rows (seq, product_imei, field, time, value, value_text) FROM STDIN (FORMAT binary)") { writer in
-                for position in positions { writer.appendStaged(sequence: Int64(position), rows[position]) }
+            _ = try connection.copyIn("COPY migrate_probe_rows (seq, product_imei, field, time, value, value_text, present) FROM STDIN (FORMAT binary)") { writer in
+                for position in positions {
+                    writer.appendStaged(sequence: Int64(position), rows[position], present: remembered(rows[position]))
+                }
             }
         }
     }
@@ -268,7 +304,8 @@ struct RefusedLines {
     /// A refused row's reason: its SQLSTATE and message, which names the table whose constraint
     /// refused the row, not the probe's copy of it.
     private static func reason(state: String?, message: String) -> String {
-        let message = message.replacingOccurrences(of: "\"migrate_probe\"", with: "\"telemetry\"")
+        let message = message.replacingOccurrences(of: "\"migrate_probe_present\"", with: "\"telemetry\"")
+            .replacingOccurrences(of: "\"migrate_probe\"", with: "\"telemetry\"")
         return state.map { "\($0): \(message)" } ?? message
     }
 }

@@ -115,12 +115,12 @@ struct CountedWrite {
                     staged += 1
                     writer.appendStaged(sequence: staged, candidate)
                 } else if store.probesRefusals {
-                    writer.appendStaged(sequence: 0, candidate)
+                    writer.appendStaged(sequence: inserted ? 0 : -1, candidate)  // numbered as `probeStaged` reads them
                 }
                 tally.add(product: product, fieldOrdinal: ordinal, time: time, inserted: inserted)
             }
         }
-        if store.probesRefusals { try store.probeStaged() }
+        if store.probesRefusals { try store.probeStaged(distinct: true) }
         var lookedUpPresent = 0
         if staged > 0 {
             for (imei, found) in try store.stagedPresence() {
@@ -148,10 +148,10 @@ extension BinaryCopyWriter {
         appendTelemetry(imei: candidate.point.imei, field: candidate.point.field, time: candidate.time, value: value, text: text)
     }
 
-    /// A candidate as one stage row.
-    mutating func appendStaged(sequence: Int64, _ candidate: Candidate) {
+    /// A candidate as one stage row (with `present`, one of the refusal probe's stage).
+    mutating func appendStaged(sequence: Int64, _ candidate: Candidate, present: Bool? = nil) {
         let (value, text) = candidate.point.value.columns
         appendStaged(sequence: sequence, imei: candidate.point.imei, field: candidate.point.field, time: candidate.time,
-                     value: value, text: text)
+                     value: value, text: text, present: present)
     }
 }

@@ -158,6 +158,69 @@ struct RefusedRowTests {
         }
     }
 
+    /// A row already written, sent again with a value PostgreSQL refuses, is judged as the
+    /// staged insert judges it: PostgreSQL checks a row's constraints before it looks for its
+    /// key, and builds its other index entries only for a new row. So a value an operator's
+    /// index cannot take finds its row `present`, one a CHECK refuses is a refused line, whether
+    /// its row was written by an earlier night (found in `telemetry`) or by an earlier dump of
+    /// the same night (the dry run remembers it); whether another, new row of the dump is
+    /// refused, so that the probe runs, changes neither; any split, and the dry run, agree. (The
+    /// probe's empty copy of the table rejected the present row's line with the index's 54000,
+    /// but only when it ran, and the dry run always did.) A line repeated at the end of the
+    /// dump takes the dry run off its counted path onto the staged one.
+    @Test(arguments: [OperatorChange.indexOnText, .notNullColumnBesideACheck],
+          [(1, true, false), (3, true, true), (1, false, true), (2, false, false)])
+    func aRowSentAgainIsJudgedAsTheInsertJudgesIt(change: OperatorChange,
+                                                  split: (workers: Int, newRowRefused: Bool, repeated: Bool)) throws {
+        let imeis = (0..<6).map { String(500_000_000_000_500 + $0) }
+        let (db, connection) = try Self.database(label: "refused-present", imeis: imeis, changes: change.statements)
+        defer { db.drop() }
+        let second: Int64 = 1_000_000_000, base: Int64 = 1_727_740_800_000_000_000
+        func run(_ dumps: [URL], dryRun: Bool = false) throws -> (RunReport, Collected) {
+            let sink = Collected()
+            let report = try Migrator(configuration: RunConfiguration(mode: .nightly, dryRun: dryRun, dumps: dumps.map(\.path),
+                                                                      workers: split.workers),
+                                      connection: connection, logger: Logger(label: "test"), rejects: sink,
+                                      connect: { try PostgresConnection(url: db.url) }).run()
+            return (report, sink)
+        }
+        let dir = try Package.temporaryDirectory("refused-present")
+        func dump(_ name: String, _ lines: [DumpLine]) throws -> URL {
+            let url = dir.appendingPathComponent(name)
+            try DumpWriter.write(lines, to: url)
+            return url
+        }
+        let first = try dump("20241001_a.lp.gz", imeis.map { .point(imei: $0, field: "energy", value: change.acceptedValue, timeNanos: base) })
+        #expect(try run([first]).0.status == .ok)
+        // The next night: one dump writes a new row of imeis[0], the next sends it again, and
+        // the row of imeis[1] the first night wrote, both with the refused value.
+        let news = try dump("20241002_a.lp.gz", [.point(imei: imeis[0], field: "energy", value: change.acceptedValue,
+                                                        timeNanos: base + 10 * second)])
+        var lines: [DumpLine] = [
+            .point(imei: imeis[1], field: "energy", value: change.refusedValue, timeNanos: base),
+            .point(imei: imeis[0], field: "energy", value: change.refusedValue, timeNanos: base + 10 * second),
+            .point(imei: imeis[3], field: "voltage", value: .number(1), timeNanos: base + 20 * second),
+        ]
+        if split.newRowRefused {
+            lines.append(.point(imei: imeis[2], field: "energy", value: change.refusedValue, timeNanos: base + 20 * second))
+        }
+        if split.repeated { lines.append(lines[2]) }
+        let again = try dump("20241002_b.lp.gz", lines)
+        let dry = try run([first, news, again], dryRun: true)
+        let (report, sink) = try run([first, news, again])
+        #expect(report.status == .ok, "\(report.message ?? "")")
+        Self.expectAgreement(dry, report, sink)
+        let counts = report.dumps[2].counts
+        let refusedWhenPresent = change != .indexOnText  // a CHECK; an index refuses new rows only
+        let rejected: [Int] = (refusedWhenPresent ? [8, 9] : []) + (split.newRowRefused ? [11] : [])  // 7 framing lines first
+        #expect(sink.rows.map(\.line).sorted() == rejected, "\(sink.rows)")
+        #expect(sink.rows.allSatisfy { $0.reason.contains(change.code) }, "\(sink.rows)")
+        #expect(counts.present == (refusedWhenPresent ? 0 : 2) && counts.inserted == 1, "\(counts)")
+        #expect(counts.duplicates == (split.repeated ? 1 : 0), "\(counts)")
+        let stored = try db.psql("SELECT string_agg(DISTINCT value::text, ',') || ' ' || count(*) FROM telemetry WHERE field = 'energy'")
+        #expect(stored.trimmingCharacters(in: .whitespacesAndNewlines) == "2 7", "the rows written first stay as they were")
+    }
+
     /// A database with the schema, `imeis` as products and the operator's `changes` to it.
     static func database(label: String, imeis: [String], changes: [String],
                          encoding: String? = nil) throws -> (TestDatabase, PostgresConnection) {

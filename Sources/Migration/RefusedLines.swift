@@ -109,27 +109,16 @@ struct RefusedLines {
         }
     }
 
-    /// A row's key, its field compared byte for byte as PostgreSQL compares it (Swift's `String`
-    /// equality would take two canonically equivalent spellings for one key).
+    /// A row's key, its field compared byte for byte as PostgreSQL compares it (`ExactName`).
     private struct Key: Hashable {
         let product: Int32
-        let field: String
+        let field: ExactName
         let time: Int64
 
         init(_ candidate: Candidate) {
             product = candidate.product
-            field = candidate.point.field
+            field = ExactName(name: candidate.point.field)
             time = candidate.time
-        }
-
-        static func == (a: Key, b: Key) -> Bool {
-            a.product == b.product && a.time == b.time && a.field.utf8.elementsEqual(b.field.utf8)
-        }
-
-        func hash(into hasher: inout Hasher) {
-            hasher.combine(product)
-            hasher.combine(time)
-            for byte in field.utf8 { hasher.combine(byte) }
         }
     }
 

@@ -82,9 +82,9 @@ struct MigrationStore {
         """
 
     /// Whether `telemetry` may refuse rows the reader passed (`rows`): a CHECK, on the table
-    /// or on the domain of a column; a column type other than the job's (a narrowed one); an
-    /// index the operator added (`byIndex`: a long `value_text` exceeds a btree row, an
-    /// expression raises); or a database encoding lacking characters (neither UTF-8 nor
+    /// or on the domain of a column; a generated column (its expression may raise); a column
+    /// type other than the job's (a narrowed one); an index the operator added (`byIndex`: a
+    /// long `value_text` exceeds a btree row, an expression raises); or a database encoding lacking characters (neither UTF-8 nor
     /// SQL_ASCII). (The reader's limits on keys and text rule out the refusals the job's own
     /// schema could raise; an operator's trigger is not foreseen: a dry run cannot run it.)
     private func telemetryRefusesMore() throws -> (rows: Bool, byIndex: Bool) {
@@ -92,7 +92,7 @@ struct MigrationStore {
             SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'telemetry'::regclass AND contype = 'c')
                 OR EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
                            WHERE a.attrelid = 'telemetry'::regclass AND a.attnum > 0 AND NOT a.attisdropped
-                             AND t.typtype = 'd')
+                             AND (t.typtype = 'd' OR a.attgenerated <> ''))
                 OR EXISTS (SELECT 1 FROM pg_attribute a JOIN \(Self.jobColumns) ON job.name = a.attname
                            WHERE a.attrelid = 'telemetry'::regclass AND NOT a.attisdropped
                              AND format_type(a.atttypid, a.atttypmod) <> job.type)

@@ -89,14 +89,16 @@ struct RefusedLines {
         return reasons.mapValues { $0[0].reason }.merging(unreadable) { _, input in input }
     }
 
-    /// Creates (once a session) a temporary table with `telemetry`'s columns and CHECK
-    /// constraints (and its indexes, when asked) for rows the job writes: the five columns it
-    /// fills. A NOT NULL the operator put on another column (one with a default, say) is dropped
+    /// Creates (once a session) a temporary table with `telemetry`'s columns, CHECK constraints
+    /// and generated columns (whose expression may raise: PostgreSQL computes them before it
+    /// checks constraints; and its indexes, when asked) for rows the job writes: the five
+    /// columns it fills. Defaults are not copied (one may call `nextval`, which a dry run must
+    /// not); a NOT NULL the operator put on another column (one with a default, say) is dropped
     /// there, since a probed row leaves that column empty and would be refused for it alone.
     static func createProbeTable(_ name: String, on connection: PostgresConnection, indexes: Bool,
                                  deletingRowsOnCommit: Bool = false) throws {
         try connection.executeScript("""
-            CREATE TEMP TABLE IF NOT EXISTS \(name) (LIKE telemetry INCLUDING CONSTRAINTS\(indexes ? " INCLUDING INDEXES" : ""))\(deletingRowsOnCommit ? " ON COMMIT DELETE ROWS" : "");
+            CREATE TEMP TABLE IF NOT EXISTS \(name) (LIKE telemetry INCLUDING CONSTRAINTS INCLUDING GENERATED\(indexes ? " INCLUDING INDEXES" : ""))\(deletingRowsOnCommit ? " ON COMMIT DELETE ROWS" : "");
             """)
         let others = try connection.query("""
             SELECT a.attname FROM pg_attribute a

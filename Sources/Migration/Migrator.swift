@@ -311,10 +311,10 @@ public final class Migrator {
             probe.remembered = { $0.time == $0.watermark && memory.wouldInsert(product: $0.product, field: $0.point.field) }
         }
         let found = try probe.find(Candidates(context: context, classifier: classifier))
-        let new = found.filter { context.refusedLines[$0.key] == nil }
+        let new = context.refusedLines.isEmpty ? found : found.filter { context.refusedLines[$0.key] == nil }
         isolation.foundNothingAmong = new.isEmpty ? units : nil
         guard !new.isEmpty || !isolation.stagedTried else { return false }
-        context.refusedLines.merge(new) { old, _ in old }
+        if context.refusedLines.isEmpty { context.refusedLines = new } else { context.refusedLines.merge(new) { old, _ in old } }
         isolation.stagedTried = true
         return true
     }

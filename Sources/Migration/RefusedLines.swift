@@ -9,13 +9,14 @@ import PostgresClient
 /// whole lines, each probed as the staged write takes rows, in its own transaction that is
 /// rolled back once probed, so the next batch meets none of its keys: every point copied with
 /// the job's column types into `migrate_probe_rows`, then the last of each key (the last line
-/// in the file wins) inserted from there into a temporary copy of `telemetry`'s columns and
-/// CHECK constraints (so whatever types the operator gave `telemetry`, the insert casts to
-/// them). Invariant: a row is judged as the staged write's `INSERT ... ON CONFLICT DO NOTHING`
-/// judges it, and PostgreSQL checks a row's constraints before it looks for its key, its other
-/// indexes after: a row whose key is already written (in `telemetry`, or by an earlier dump of
-/// a dry run) goes into `migrate_probe_present`, constraints only; a new one into
-/// `migrate_probe`, with `telemetry`'s indexes too. A batch the insert refuses is probed on
+/// in the file wins) inserted from there into a temporary copy of `telemetry`'s columns, CHECK
+/// constraints and generated columns (so whatever types the operator gave `telemetry`, the
+/// insert casts to them). Invariant: a row is judged as the staged write's `INSERT ... ON
+/// CONFLICT DO NOTHING` judges it; PostgreSQL casts a row, computes its generated columns and
+/// checks its constraints before it looks for its key, and builds the other indexes' entries
+/// only for a new row: so a row whose key is already written (in `telemetry`, or by an earlier
+/// dump of a dry run) goes into `migrate_probe_present`, without indexes; a new one into
+/// `migrate_probe`, with `telemetry`'s indexes. A batch the insert refuses is probed on
 /// the server (`migrate_probe_each`: 64 rows a subtransaction, then row by row in a refused
 /// group): a handful of statements a batch however many of its rows are refused. Points whose
 /// input itself is refused (a character the database's encoding lacks) are found by halving
@@ -44,16 +45,24 @@ struct RefusedLines {
         try Self.createProbeTable("migrate_probe_present", on: connection, indexes: false)
         try prepareRowProbe()
         try truncate()
-        // The rows refused on insert that no later line has overridden yet: key → line, and each
-        // line's refused keys with the database's reasons, in the order the probe found them (a
-        // line of several fields may have more than one; the first left gives the line's reason).
-        var refusedKeys: [Key: Int] = [:]
-        var reasons: [Int: [(key: Key, reason: String)]] = [:]
+        // The rows refused on insert that no later line has overridden yet, by key: each with its
+        // line, its reason and the order the probe found it in (a line of several fields may have
+        // more than one; the first still standing gives the line's reason).
+        var refused: [Key: Refusal] = [:]
+        var found = 0
+        var fields = FieldNames()
         // The lines with a point whose input the database refused: rejected whatever follows,
         // since every write sends every candidate (the stage deduplicates after taking them).
         var unreadable: [Int: String] = [:]
         // Each distinct reason stored once: most refused lines share a handful.
-        var distinctReasons: Set<String> = []
+        var reasons: [String] = []
+        var reasonIndex: [String: Int32] = [:]
+        func index(of reason: String) -> Int32 {
+            if let known = reasonIndex[reason] { return known }
+            reasons.append(reason)
+            reasonIndex[reason] = Int32(reasons.count - 1)
+            return Int32(reasons.count - 1)
+        }
         // One batch, in file order; a line's points are never split between two batches.
         var rows: [Candidate] = []
         var batches = 0
@@ -61,20 +70,19 @@ struct RefusedLines {
             guard !rows.isEmpty else { return }
             let probed = try probeBatch(rows)
             for (line, reason) in probed.unreadable where unreadable[line] == nil {
-                unreadable[line] = distinctReasons.insert(reason).memberAfterInsert
+                unreadable[line] = reasons[Int(index(of: reason))]
             }
             // Each point of a line kept overrides the refused row of its key an earlier batch
             // found: unless another of its rows is refused, that line is not.
-            for row in rows where !refusedKeys.isEmpty && probed.unreadable[row.point.line] == nil {
-                let key = Key(row)
-                guard let line = refusedKeys.removeValue(forKey: key) else { continue }
-                reasons[line]?.removeAll { $0.key == key }
-                if reasons[line]?.isEmpty == true { reasons[line] = nil }
+            for row in rows where !refused.isEmpty && probed.unreadable[row.point.line] == nil {
+                guard let field = fields.known(row.point.field) else { continue }
+                refused[Key(row, field: Int32(field))] = nil
             }
             for (position, reason) in probed.refused {
-                let row = rows[position], key = Key(row)
-                refusedKeys[key] = row.point.line
-                reasons[row.point.line, default: []].append((key, distinctReasons.insert(reason).memberAfterInsert))
+                let row = rows[position]
+                refused[Key(row, field: Int32(fields.ordinal(of: row.point.field)))] =
+                    Refusal(line: row.point.line, reason: index(of: reason), order: found)
+                found += 1
             }
             rows.removeAll(keepingCapacity: true)
             batches += 1
@@ -86,7 +94,15 @@ struct RefusedLines {
         }
         try flush()
         try truncate()
-        return reasons.mapValues { $0[0].reason }.merging(unreadable) { _, input in input }
+        // The first found of a line's refused rows gives its reason: assigned last. (An array and
+        // one dictionary at a time: this is the probe's peak of memory.)
+        var standing = Array(refused.values)
+        refused = [:]
+        standing.sort { $0.order > $1.order }
+        var lines = unreadable
+        lines.reserveCapacity(unreadable.count + standing.count)
+        for refusal in standing where unreadable[refusal.line] == nil { lines[refusal.line] = reasons[Int(refusal.reason)] }
+        return lines
     }
 
     /// Creates (once a session) a temporary table with `telemetry`'s columns, CHECK constraints
@@ -111,17 +127,26 @@ struct RefusedLines {
         }
     }
 
-    /// A row's key, its field compared byte for byte as PostgreSQL compares it (`ExactName`).
+    /// A refused row's key, its field as an ordinal of the probe's `FieldNames` (compared byte
+    /// for byte, as PostgreSQL compares it): 16 bytes.
     private struct Key: Hashable {
         let product: Int32
-        let field: ExactName
+        let field: Int32
         let time: Int64
 
-        init(_ candidate: Candidate) {
+        init(_ candidate: Candidate, field: Int32) {
             product = candidate.product
-            field = ExactName(name: candidate.point.field)
+            self.field = field
             time = candidate.time
         }
+    }
+
+    /// A refused row still standing: its line, its reason (an index into the distinct ones) and
+    /// the order the probe found it in.
+    private struct Refusal {
+        let line: Int
+        let reason: Int32
+        let order: Int
     }
 
     /// Empties the probe's tables (rolled-back rows stay in their files until then).

@@ -26,6 +26,8 @@ final class DumpContext {
     private let maxRejects: Int?
     private let sink: RejectSink?
     private let progress: (Int, UInt64) -> Void
+    /// False while `countingWhole` reads.
+    private var limitsRejects = true
     /// Refused lines already reported (they are found after the readings that reached them).
     private var reportedRefused = Set<Int>()
     /// The last line any reading of the dump has reached.
@@ -90,8 +92,18 @@ final class DumpContext {
         try checkRejects()
     }
 
+    /// Reads through `body` with `--max-rejects` not enforced, then enforces it: the pass is
+    /// counted whole even when it ends over the limit.
+    func countingWhole(_ body: () throws -> Void) throws {
+        limitsRejects = false
+        defer { limitsRejects = true }
+        try body()
+        limitsRejects = true
+        try checkRejects()
+    }
+
     private func checkRejects() throws {
-        if let maxRejects, rejectsBefore + counts.rejects > maxRejects { throw TooManyRejects(limit: maxRejects) }
+        if limitsRejects, let maxRejects, rejectsBefore + counts.rejects > maxRejects { throw TooManyRejects(limit: maxRejects) }
     }
 }
 

@@ -86,6 +86,9 @@ extension Migrator {
             }
         } catch {
             _ = settle(results, pending: pending, writer: writer, state: &state)
+            // Over `--max-rejects` once the refused lines were counted (a whole pass): what the
+            // committed units' records claim is known.
+            if error is TooManyRejects { correctRecordedPoints(recorded, read: context.counts.read, context, writer: writer) }
             throw error
         }
         var counts = context.counts
@@ -174,7 +177,7 @@ extension Migrator {
             if context.refusedLines.count > before {
                 context.routing = routing
                 context.beginPass()
-                try Candidates(context: context, classifier: classifier).forEach { _ in }
+                try context.countingWhole { try Candidates(context: context, classifier: classifier).forEach { _ in } }
             }
         }
         let again = (strategyRefused + dataRefused).sorted()

@@ -353,8 +353,11 @@ struct RefusedRowTests {
 
     /// Under `--workers 3`, with refused lines in one unit's products only: the other units
     /// commit before those lines are found, and their completed-dump records are corrected to
-    /// the dump's read count without them (each record claims the points the report counts).
-    @Test func recordsOfUnitsCommittedBeforeTheIsolationCountWhatTheReportCounts() throws {
+    /// the dump's read count without them (each record claims the points the report counts);
+    /// also when those lines take the run over `--max-rejects` (the dump fails, exit 4, the
+    /// committed units keep their part; their records kept the count with the refused lines).
+    @Test(arguments: [nil, 1])
+    func recordsOfUnitsCommittedBeforeTheIsolationCountWhatTheReportCounts(maxRejects: Int?) throws {
         let imeis = (0..<12).map { String(500_000_000_000_200 + $0) }
         let (db, connection) = try Self.database(label: "refused-records", imeis: imeis,
                                                  changes: ["ALTER TABLE telemetry ADD CONSTRAINT value_below_1e9 CHECK (value < 1e9)"])
@@ -366,15 +369,18 @@ struct RefusedRowTests {
             [DumpLine.point(imei: imei, field: "voltage", value: .number(1), timeNanos: base),
              .point(imei: imei, field: "power", value: .number(units[0].contains(imei: imei) ? 5e9 : 2), timeNanos: base)]
         }, label: "refused-records")
-        let report = try Migrator(configuration: RunConfiguration(mode: .nightly, dumps: [dump.path], workers: 3),
+        let report = try Migrator(configuration: RunConfiguration(mode: .nightly, dumps: [dump.path], workers: 3,
+                                                                  maxRejects: maxRejects),
                                   connection: connection, logger: Logger(label: "test"), rejects: Collected(),
                                   connect: { try PostgresConnection(url: db.url) }).run()
-        #expect(report.status == .ok, "\(report.message ?? "")")
         let refused = imeis.filter { units[0].contains(imei: $0) }.count
+        #expect(refused > 1, "over the limit")
+        #expect(report.status == (maxRejects == nil ? .ok : .rejects), "\(report.message ?? "")")
         #expect(report.dumps[0].counts.malformed == refused && report.dumps[0].counts.read == 24 - refused)
         let records = try db.psql("SELECT string_agg(unit || ' ' || points, ', ' ORDER BY unit) FROM migrate_dump")
             .trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(records == units.map { "\($0.name) \(24 - refused)" }.joined(separator: ", "))
+        let committed = maxRejects == nil ? units : Array(units.dropFirst())
+        #expect(records == committed.map { "\($0.name) \(24 - refused)" }.joined(separator: ", "))
     }
 
     /// The same, when the refusing unit then fails for another reason (an operator's trigger,

@@ -219,15 +219,8 @@ struct RefusedRowTests {
         if split.newRowRefused {
             // First a backfill of two units over the new dumps: its dry run, with no memory of
             // the rows its first dump would write, finds them in `migrate_dry_inserted`.
-            let backfill = RunConfiguration(mode: .backfill(BackfillSelection(imeis: [imeis[0], imeis[2]])), dryRun: true,
-                                            dumps: [news.path, again.path])
-            let backfillDry = try Self.dryRun(backfill, connection)
-            var real = backfill
-            real.dryRun = false
-            let backfillSink = Collected()
-            let backfillReport = try Migrator(configuration: real, connection: connection, logger: Logger(label: "test"),
-                                              rejects: backfillSink).run()
-            Self.expectAgreement(backfillDry, backfillReport, backfillSink)
+            let (_, backfillSink) = try Self.dryThenReal(RunConfiguration(
+                mode: .backfill(BackfillSelection(imeis: [imeis[0], imeis[2]])), dumps: [news.path, again.path]), connection)
             #expect(backfillSink.rows.map(\.line).sorted() == (refusedWhenPresent ? [9, 11] : [11]), "\(backfillSink.rows)")
         }
         let dry = try run([first, news, again], dryRun: true)
@@ -339,15 +332,8 @@ struct RefusedRowTests {
                                 connect: { try PostgresConnection(url: db.url) }).run()
         Self.expectAgreement(nextDry, next, nextSink)
         #expect(next.dumps[1].counts.malformed == 12 && next.dumps[1].counts.present == 12 && next.dumps[1].counts.stale == 48)
-        let backfill = RunConfiguration(mode: .backfill(BackfillSelection(imeis: [imeis[0], imeis[5]])), dryRun: true,
-                                        dumps: [dump.path, again.path])
-        let backfillDry = try Self.dryRun(backfill, connection)
-        var real = backfill
-        real.dryRun = false
-        let backfillSink = Collected()
-        let backfillReport = try Migrator(configuration: real, connection: connection, logger: Logger(label: "test"),
-                                          rejects: backfillSink).run()
-        Self.expectAgreement(backfillDry, backfillReport, backfillSink)
+        let (backfillReport, _) = try Self.dryThenReal(RunConfiguration(
+            mode: .backfill(BackfillSelection(imeis: [imeis[0], imeis[5]])), dumps: [dump.path, again.path]), connection)
         #expect(backfillReport.totals.malformed == 8, "\(backfillReport.totals)")
     }
 
@@ -428,6 +414,21 @@ struct RefusedRowTests {
         let report = try Migrator(configuration: configuration, connection: connection, logger: Logger(label: "test"),
                                   rejects: sink).run()
         expectIdentity(report)
+        return (report, sink)
+    }
+
+    /// Runs `configuration` dry, then for real (on one connection), and expects the dry run to
+    /// say what the run did; returns the run's report and rejected lines.
+    static func dryThenReal(_ configuration: RunConfiguration, _ connection: PostgresConnection,
+                            sourceLocation: SourceLocation = #_sourceLocation) throws -> (RunReport, Collected) {
+        var dry = configuration
+        dry.dryRun = true
+        let dryRun = try Self.dryRun(dry, connection)
+        var real = configuration
+        real.dryRun = false
+        let sink = Collected()
+        let report = try Migrator(configuration: real, connection: connection, logger: Logger(label: "test"), rejects: sink).run()
+        expectAgreement(dryRun, report, sink, sourceLocation: sourceLocation)
         return (report, sink)
     }
 

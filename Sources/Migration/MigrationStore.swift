@@ -84,9 +84,10 @@ struct MigrationStore {
     /// Whether `telemetry` may refuse rows the reader passed (`rows`): a CHECK, on the table
     /// or on the domain of a column; a generated column (its expression may raise); a column
     /// type other than the job's (a narrowed one); an index the operator added (`byIndex`: a
-    /// long `value_text` exceeds a btree row, an expression raises); or a database encoding lacking characters (neither UTF-8 nor
-    /// SQL_ASCII). (The reader's limits on keys and text rule out the refusals the job's own
-    /// schema could raise; an operator's trigger is not foreseen: a dry run cannot run it.)
+    /// long `value_text` exceeds a btree row, an expression raises); or a database encoding
+    /// lacking characters (neither UTF-8 nor SQL_ASCII). (The reader's limits on keys and text
+    /// rule out the refusals the job's own schema could raise; an operator's trigger is not
+    /// foreseen: a dry run cannot run it.)
     private func telemetryRefusesMore() throws -> (rows: Bool, byIndex: Bool) {
         let row = try connection.query("""
             SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'telemetry'::regclass AND contype = 'c')

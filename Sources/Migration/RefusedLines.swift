@@ -43,6 +43,7 @@ struct RefusedLines {
     func find(_ candidates: some CandidateSource) throws -> [Int: String] {
         try Self.createProbeTable("migrate_probe", on: connection, indexes: true)
         try Self.createProbeTable("migrate_probe_present", on: connection, indexes: false)
+        let names = try probeNames()
         try prepareRowProbe()
         try truncate()
         // The rows refused on insert that no later line has overridden yet, by key: each with its
@@ -68,7 +69,7 @@ struct RefusedLines {
         var batches = 0
         func flush() throws {
             guard !rows.isEmpty else { return }
-            let probed = try probeBatch(rows)
+            let probed = try probeBatch(rows, names: names)
             for (line, reason) in probed.unreadable where unreadable[line] == nil {
                 unreadable[line] = reasons[Int(index(of: reason))]
             }
@@ -219,7 +220,7 @@ struct RefusedLines {
 
     /// Probes one batch (candidates in file order, whole lines) in a transaction that is rolled
     /// back, as the staged write takes it: every point copied, then the last of each key inserted.
-    private func probeBatch(_ rows: [Candidate]) throws -> Probed {
+    private func probeBatch(_ rows: [Candidate], names: [String: String]) throws -> Probed {
         try connection.executeScript("BEGIN")
         do {
             var probed = Probed()
@@ -238,7 +239,7 @@ struct RefusedLines {
             if try refusal(in: "migrate_probe", { for insert in Self.insertStaged { try connection.execute(insert) } }) != nil {
                 probed.refused = try connection.query(
                     "SELECT refused_seq, refused_state, refused_message FROM pg_temp.migrate_probe_each()"
-                ).map { (Int($0.int64(0) ?? 0), Self.reason(state: $0.string(1), message: $0.string(2) ?? "")) }
+                ).map { (Int($0.int64(0) ?? 0), Self.reason(state: $0.string(1), message: $0.string(2) ?? "", names: names)) }
             }
             try connection.executeScript("ROLLBACK")
             return probed
@@ -317,11 +318,32 @@ struct RefusedLines {
         }
     }
 
-    /// A refused row's reason: its SQLSTATE and message, which names the table whose constraint
-    /// refused the row, not the probe's copy of it.
-    private static func reason(state: String?, message: String) -> String {
-        let message = message.replacingOccurrences(of: "\"migrate_probe_present\"", with: "\"telemetry\"")
-            .replacingOccurrences(of: "\"migrate_probe\"", with: "\"telemetry\"")
+    /// A refused row's reason: its SQLSTATE and message, which names the table and the index
+    /// that refused the row (`names`: the probe's name → the operator's), not the probe's copies.
+    private static func reason(state: String?, message: String,
+                               names: [String: String] = probeTables) -> String {
+        var message = message
+        for (probe, own) in names { message = message.replacingOccurrences(of: "\"\(probe)\"", with: "\"\(own)\"") }
         return state.map { "\($0): \(message)" } ?? message
+    }
+
+    /// The probe's tables, as a refusal's message names them → `telemetry`.
+    private static let probeTables = ["migrate_probe": "telemetry", "migrate_probe_present": "telemetry"]
+
+    /// `probeTables` and the names of `migrate_probe`'s indexes → those of `telemetry`'s that
+    /// `LIKE ... INCLUDING INDEXES` copied (the same definition after `USING`; the first
+    /// of two alike).
+    private func probeNames() throws -> [String: String] {
+        var names = Self.probeTables
+        for row in try connection.query("""
+            SELECT p.relname, min(t.relname) FROM pg_index pi JOIN pg_class p ON p.oid = pi.indexrelid
+            JOIN pg_index ti ON ti.indrelid = 'telemetry'::regclass JOIN pg_class t ON t.oid = ti.indexrelid
+            WHERE pi.indrelid = 'pg_temp.migrate_probe'::regclass AND pi.indisunique = ti.indisunique
+              AND substring(pg_get_indexdef(pi.indexrelid) FROM ' USING .*') = substring(pg_get_indexdef(ti.indexrelid) FROM ' USING .*')
+            GROUP BY p.relname
+            """) {
+            if let probe = row.string(0), let own = row.string(1) { names[probe] = own }
+        }
+        return names
     }
 }

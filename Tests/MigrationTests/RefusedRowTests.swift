@@ -152,6 +152,9 @@ struct RefusedRowTests {
         #expect(report.dumps[0].counts.malformed == 1 && report.dumps[0].counts.inserted == 11)
         #expect(sink.rows.map(\.line) == [7 + 6], "\(sink.rows)")
         #expect(sink.rows.allSatisfy { $0.reason.contains(change.code) }, "\(sink.rows)")
+        if change == .indexOnText {
+            #expect(sink.rows.allSatisfy { $0.reason.hasSuffix("for index \"telemetry_value_text\"") }, "the operator's index, named")
+        }
         Self.expectAgreement(dry, report, sink)
         if change == .notNullColumnBesideACheck {
             let sources = try db.psql("SELECT string_agg(DISTINCT source, ',') || ' ' || count(*) FROM telemetry")

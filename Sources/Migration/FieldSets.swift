@@ -12,9 +12,10 @@ struct ExactName: Hashable {
 }
 
 /// Field names as small numbers, in order of first sight, two names one number only when
-/// their bytes are equal (`ExactName`). A fleet's telemetry has a few fields, so the first 32
-/// are found by comparing rather than by hashing, their lengths first (a `String`'s UTF-8
-/// count is stored, and fields mostly differ in it).
+/// their bytes are equal (`ExactName`); the refusal probe numbers its reasons with it too. A
+/// fleet's telemetry has a few fields, so the first 32 are found by comparing rather than by
+/// hashing, their lengths first (a `String`'s UTF-8 count is stored, and fields mostly differ
+/// in it).
 struct FieldNames {
     /// By ordinal.
     private(set) var names: [String] = []

@@ -55,15 +55,10 @@ struct RefusedLines {
         // The lines with a point whose input the database refused: rejected whatever follows,
         // since every write sends every candidate (the stage deduplicates after taking them).
         var unreadable: [Int: String] = [:]
-        // Each distinct reason stored once: most refused lines share a handful.
-        var reasons: [String] = []
-        var reasonIndex: [String: Int32] = [:]
-        func index(of reason: String) -> Int32 {
-            if let known = reasonIndex[reason] { return known }
-            reasons.append(reason)
-            reasonIndex[reason] = Int32(reasons.count - 1)
-            return Int32(reasons.count - 1)
-        }
+        // Each distinct reason stored once, as a small number (as field names are): most refused
+        // lines share a handful.
+        var reasons = FieldNames()
+        func index(of reason: String) -> Int32 { Int32(reasons.ordinal(of: reason)) }
         // One batch, in file order; a line's points are never split between two batches.
         var rows: [Candidate] = []
         var batches = 0
@@ -71,7 +66,8 @@ struct RefusedLines {
             guard !rows.isEmpty else { return }
             let probed = try probeBatch(rows, names: names)
             for (line, reason) in probed.unreadable where unreadable[line] == nil {
-                unreadable[line] = reasons[Int(index(of: reason))]
+                let ordinal = reasons.ordinal(of: reason)
+                unreadable[line] = reasons.name(ordinal)
             }
             // Each point of a line kept overrides the refused row of its key an earlier batch
             // found: unless another of its rows is refused, that line is not.
@@ -102,7 +98,7 @@ struct RefusedLines {
         standing.sort { $0.order > $1.order }
         var lines = unreadable
         lines.reserveCapacity(unreadable.count + standing.count)
-        for refusal in standing where unreadable[refusal.line] == nil { lines[refusal.line] = reasons[Int(refusal.reason)] }
+        for refusal in standing where unreadable[refusal.line] == nil { lines[refusal.line] = reasons.name(Int(refusal.reason)) }
         return lines
     }
 

@@ -31,17 +31,23 @@ public enum Schema {
     /// Applies the missing migrations in one transaction, under a transaction-level advisory
     /// lock, so concurrent applies are safe (the second waits, then finds nothing to do).
     /// Returns the versions applied now (empty when the schema was up to date).
+    ///
+    /// Invariant: an up-to-date schema gets no DDL, so every run may apply it with a role
+    /// that has no `CREATE` on the schema (docs/postgres.md; `CREATE TABLE IF NOT EXISTS`
+    /// checks that privilege even when the table exists).
     @discardableResult
     public static func apply(on connection: PostgresConnection) throws -> [Int] {
         try connection.transaction {
             try connection.execute("SELECT pg_advisory_xact_lock($1::bigint)", [.int(advisoryLockKey)])
-            try connection.executeScript("""
-                CREATE TABLE IF NOT EXISTS migrate_schema_version (
-                    version int PRIMARY KEY,
-                    description text NOT NULL,
-                    applied_at timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'utc')
-                )
-                """)
+            if try !versionTableExists(on: connection) {
+                try connection.executeScript("""
+                    CREATE TABLE IF NOT EXISTS migrate_schema_version (
+                        version int PRIMARY KEY,
+                        description text NOT NULL,
+                        applied_at timestamp NOT NULL DEFAULT (now() AT TIME ZONE 'utc')
+                    )
+                    """)
+            }
             let applied = Set(try appliedVersions(on: connection))
             var appliedNow: [Int] = []
             for migration in migrations where !applied.contains(migration.version) {
@@ -60,10 +66,13 @@ public enum Schema {
     /// Versions recorded in the database, ascending; empty when the schema was never applied.
     /// Read-only, so a dry run may call it.
     public static func appliedVersions(on connection: PostgresConnection) throws -> [Int] {
-        let exists = try connection.query("SELECT to_regclass('migrate_schema_version') IS NOT NULL")
-        guard exists.first?.bool(0) == true else { return [] }
+        guard try versionTableExists(on: connection) else { return [] }
         return try connection.query("SELECT version FROM migrate_schema_version ORDER BY version")
             .compactMap { $0.int64(0).map(Int.init) }
+    }
+
+    private static func versionTableExists(on connection: PostgresConnection) throws -> Bool {
+        try connection.query("SELECT to_regclass('migrate_schema_version') IS NOT NULL").first?.bool(0) == true
     }
 
     /// Versions of `migrations` not yet applied.

@@ -62,7 +62,7 @@ extension TelemetryMigrate {
             // small bench set: 1.03 s with 2, 0.90 s with 1). `--workers N` still splits it.
             let configuration = RunConfiguration(
                 mode: .backfill(BackfillSelection(imeis: Set(imei), since: since, until: until)), dryRun: options.dryRun,
-                dumps: try options.dumpPaths(), reader: reader.readerOptions,
+                dumps: [] /* listed by execute */, reader: reader.readerOptions,
                 shard: options.shardUnit, workers: options.workerCount(default: 1), maxRejects: options.maxRejects,
                 actor: AuditActor.current)
             try MigrationCommand.execute(configuration, database: database, report: report, options: options)

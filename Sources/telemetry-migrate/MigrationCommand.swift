@@ -10,12 +10,16 @@ import TelemetrySchema
 /// and an exit code.
 ///
 /// Invariant: once the options are valid, every run prints a report, as asked (format,
-/// `--report-file`, `--json-report-file`): a run that fails before its first dump (database
-/// unreachable or lost, schema error, an IMEI that is not a product) reports status `failed`
-/// with the reason in `message`, and still exits 2.
+/// `--report-file`, `--json-report-file`), and writes its metrics file: a run that fails
+/// before its first dump (dumps it cannot list, database unreachable or lost, schema error,
+/// an IMEI that is not a product) reports status `failed` with the reason in `message`, and
+/// still exits 2.
 enum MigrationCommand {
+    /// Runs `configuration` on the dumps `options` names, listed here (so that a directory it
+    /// cannot list, a mount gone at night, still leaves a report and metrics).
     static func execute(_ configuration: RunConfiguration, database: DatabaseOptions, report: ReportOptionGroup,
                         options: RunOptionGroup) throws {
+        var configuration = configuration
         let started = Date()
         let logger = Logger(label: "telemetry-migrate")
         /// A run that never produced a report of its own still leaves a report (status
@@ -31,6 +35,7 @@ enum MigrationCommand {
             try emit(result, report: report, options: options)
             throw fail("telemetry-migrate: " + (stderr ?? reason), code: .usage)
         }
+        do { configuration.dumps = try options.dumpPaths() } catch { try failedBeforeItsFirstDump("\(error)") }
         let connection: PostgresConnection
         do {
             connection = try PostgresConnection(url: database.connectionString, applicationName: applicationName(configuration))

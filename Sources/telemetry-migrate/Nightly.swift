@@ -28,7 +28,7 @@ extension TelemetryMigrate {
 
         func run() throws {
             let configuration = RunConfiguration(
-                mode: .nightly, dryRun: options.dryRun, dumps: try options.dumpPaths(), reader: reader.readerOptions,
+                mode: .nightly, dryRun: options.dryRun, dumps: [] /* listed by execute */, reader: reader.readerOptions,
                 shard: options.shardUnit, workers: options.workerCount,
                 maxRejects: options.maxRejects, actor: AuditActor.current, stagedOnly: options.stagedOnly,
                 atWatermarkBuffer: options.atWatermarkBuffer)

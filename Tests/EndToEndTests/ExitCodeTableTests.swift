@@ -62,4 +62,28 @@ struct FailedBeforeFirstDumpTests {
         #expect(written.contains("status failed"))
         #expect(written.contains("127.0.0.1"))
     }
+
+    /// Listed before connecting: a dumps directory gone at night (a mount lost) or a dump
+    /// named that does not exist leaves a failed report and metrics saying so, not last
+    /// night's "ok".
+    @Test(arguments: ["nightly", "backfill"])
+    func dumpsItCannotListStillLeaveAFailedReportAndMetrics(mode: String) throws {
+        let dir = try Package.temporaryDirectory("unlisted")
+        let imei = mode == "backfill" ? ["--imei", "1"] : []
+        for (dumps, named) in [(["--dumps", dir.appendingPathComponent("gone").path], "gone"),
+                               ([dir.appendingPathComponent("20240101_missing.lp.gz").path], "20240101_missing.lp.gz")] {
+            let jsonFile = dir.appendingPathComponent("record-\(named).json").path
+            let metricsFile = dir.appendingPathComponent("metrics-\(named).prom").path
+            let result = run(Package.executable, [mode] + dumps + imei + [
+                "--database-url", "postgresql://u@127.0.0.1:1/x", "--json-report-file", jsonFile, "--metrics-file", metricsFile])
+            #expect(result.status == 2, "\(result.stderr)")
+            #expect(result.stderr.contains(named), "\(result.stderr)")
+            let record = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: jsonFile))) as? [String: Any])
+            #expect(record["status"] as? String == "failed")
+            #expect((record["message"] as? String)?.contains(named) == true, "\(record)")
+            let metrics = try String(contentsOfFile: metricsFile, encoding: .utf8)
+            #expect(metrics.contains("telemetry_migrate_run_status{mode=\"\(mode)\",unit=\"all\",status=\"error\"} 1"), "\(metrics)")
+            #expect(metrics.contains("telemetry_migrate_run_exit_code{mode=\"\(mode)\",unit=\"all\"} 2"), "\(metrics)")
+        }
+    }
 }

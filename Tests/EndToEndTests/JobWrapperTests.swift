@@ -106,6 +106,34 @@ struct OperationsWrapperTests {
         }
     }
 
+    @Test("jobs/nightly under SHARD_COUNT: --shard K/N, files named for the unit; WORKERS in the env file is left out with a note, not exit 2")
+    func nightlyShardsIgnoreWorkers() throws {
+        try withPreparedDatabase("opsshards") { db, _ in
+            let metrics = try Package.temporaryDirectory("ops-shard-metrics").appendingPathComponent("tm.prom")
+            var inserted = 0
+            for index in 0..<2 {
+                // As a systemd template instance would: SHARD_INDEX from the unit, the rest
+                // (WORKERS=2 for an unsplit run too) from the shared environment file.
+                let job = try JobEnvironment(db: db, extra: ["SHARD_COUNT": "2", "SHARD_INDEX": "\(index)", "WORKERS": "2",
+                                                         "METRICS_FILE": metrics.path])
+                let result = job.run("nightly")
+                #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+                #expect(result.stderr.contains("WORKERS=2 not used"), "\(result.stderr)")
+                let report = try #require(job.reportFiles().first { $0.hasSuffix(".json") })
+                #expect(matches(report, #"^nightly-shard-\#(index)-of-2-\d{4}-\d{2}-\d{2}T\d{6}Z\.json$"#), "\(report)")
+                let json = try job.json(report)
+                #expect(json["status"] as? String == "ok")
+                #expect((json.totals.int("filtered") ?? 0) > 0, "the other unit's points")
+                inserted += json.totals.int("inserted") ?? 0
+                let unitMetrics = metrics.deletingLastPathComponent().appendingPathComponent("tm-shard-\(index)-of-2.prom")
+                let text = try String(contentsOf: unitMetrics, encoding: .utf8)
+                #expect(text.contains("unit=\"shard \(index)/2\""), "\(text)")
+            }
+            #expect(inserted > 0)
+            #expect(try db.psql("SELECT count(*) FROM telemetry").trimmingCharacters(in: .whitespacesAndNewlines) == "\(inserted)")
+        }
+    }
+
     @Test("A missing environment file named by TELEMETRY_MIGRATE_ENV, or no DUMPS_DIR, is exit 2")
     func configurationErrors() throws {
         let missing = TestSupport.run(Package.root.appendingPathComponent("jobs/nightly").path, [],

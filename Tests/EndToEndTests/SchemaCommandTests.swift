@@ -1,3 +1,4 @@
+import Foundation
 import PostgresClient
 import TelemetrySchema
 import TestSupport
@@ -26,6 +27,33 @@ struct SchemaCommandTests {
         let result = run(Package.executable, ["schema", "apply"], environment: ["DATABASE_URL": database.url])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(try database.psql("SELECT to_regclass('telemetry') IS NOT NULL").hasPrefix("t"))
+    }
+
+    /// docs/postgres.md: once the schema is applied, the nightly's role needs no `CREATE` on
+    /// the schema (every run applies it, and an up-to-date schema gets no DDL).
+    @Test func runsWithTheGrantsTheDocsName() throws {
+        try withPreparedDatabase("grants") { db, _ in
+            let role = "nightly_\(UInt32.random(in: 0...UInt32.max))"
+            _ = try db.psql("""
+                CREATE ROLE \(role) LOGIN PASSWORD 'nightly-pw';
+                GRANT CONNECT, TEMPORARY ON DATABASE \(db.name) TO \(role);
+                GRANT USAGE ON SCHEMA public TO \(role);
+                GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO \(role);
+                GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO \(role);
+                """)
+            defer { _ = try? db.psql("DROP OWNED BY \(role); DROP ROLE \(role)") }
+            #expect(try db.psql("SELECT has_schema_privilege('\(role)', 'public', 'CREATE')").hasPrefix("f"))
+            let user = ProcessInfo.processInfo.environment["PGUSER"] ?? "postgres"
+            let url = db.url.replacingOccurrences(of: "//\(user)@", with: "//\(role):nightly-pw@")
+            try #require(url != db.url)
+            let dumps = ["--dumps", fixtureDumps.path]
+            for arguments in [["nightly", "--dry-run"] + dumps, ["nightly", "--workers", "2"] + dumps,
+                              ["backfill", "--imei", "001409288034695"] + dumps] {
+                let result = run(Package.executable, arguments + ["--database-url", url], environment: ["PGPASSWORD": ""])
+                #expect(result.status == 0, "\(arguments): \(result.stderr)")
+            }
+            #expect(try db.psql("SELECT count(*) > 0 FROM telemetry").hasPrefix("t"))
+        }
     }
 
     @Test func anUnreachableDatabaseExitsWith2WithoutThePassword() {

@@ -70,14 +70,16 @@ job_output_paths() {
     JOB_REJECTS=$candidate.rejects.csv
 }
 
-# Sets JOB_SHARD_ARGS (--shard K/N, --workers N) from SHARD_COUNT, SHARD_INDEX (default:
+# Sets JOB_SHARD_ARGS (--shard K/N, or --workers N) from SHARD_COUNT, SHARD_INDEX (default:
 # Kubernetes' JOB_COMPLETION_INDEX) and WORKERS; JOB_SHARD_SUFFIX to "-shard-K-of-N" (or
 # empty), and METRICS_FILE gets the same suffix, so concurrent shards never share a file.
+# A shard's process writes through one connection (the tool refuses --shard with --workers
+# > 1), so under SHARD_COUNT a WORKERS meant for an unsplit run is left out, with a note,
+# rather than failing every unit every night.
 job_shard_args() {
     local caller=$1
     JOB_SHARD_ARGS=()
     JOB_SHARD_SUFFIX=
-    [ -n "${WORKERS:-}" ] && JOB_SHARD_ARGS+=(--workers "$WORKERS")
     if [ -n "${SHARD_COUNT:-}" ] && [ "$SHARD_COUNT" != 1 ]; then
         local index=${SHARD_INDEX:-${JOB_COMPLETION_INDEX:-}}
         [ -n "$index" ] || job_fail "$caller" "SHARD_COUNT is set but neither SHARD_INDEX nor JOB_COMPLETION_INDEX"
@@ -86,6 +88,11 @@ job_shard_args() {
         if [ -n "${METRICS_FILE:-}" ]; then
             METRICS_FILE="${METRICS_FILE%.prom}$JOB_SHARD_SUFFIX.prom"
         fi
+        if [ -n "${WORKERS:-}" ] && [ "$WORKERS" != 1 ]; then
+            echo "$caller: WORKERS=$WORKERS not used: a shard's process writes through one connection (SHARD_COUNT=$SHARD_COUNT processes are the workers)" >&2
+        fi
+    elif [ -n "${WORKERS:-}" ]; then
+        JOB_SHARD_ARGS+=(--workers "$WORKERS")
     fi
     return 0
 }

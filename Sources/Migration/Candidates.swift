@@ -101,6 +101,8 @@ struct Candidates: CandidateSource {
                                    reason: reject.reason, raw: reject.raw)
             }
         }
+        // Before the transaction that took these candidates commits.
+        try context.flushRejects()
     }
 }
 

@@ -92,6 +92,11 @@ final class DumpContext {
         try checkRejects()
     }
 
+    /// Makes the rejects reported so far durable (`RejectSink.flush`).
+    func flushRejects() throws {
+        try sink?.flush()
+    }
+
     /// Reads through `body` with `--max-rejects` not enforced, then enforces it: the pass is
     /// counted whole even when it ends over the limit.
     func countingWhole(_ body: () throws -> Void) throws {

@@ -20,6 +20,14 @@ public struct RunProgress: Sendable {
 public protocol RejectSink: AnyObject {
     /// Throws when the rejects cannot be kept (the reject file's disk is full): the dump fails.
     func reject(file: String, line: Int, column: Int?, reason: String, raw: String) throws
+    /// Makes the rejects received so far durable. Called when a reading of a dump ends, before
+    /// the transaction that read it commits: so a committed dump's rejects outlive the process,
+    /// and a failure to keep them fails the dump (rolled back, read again next night).
+    func flush() throws
+}
+
+extension RejectSink {
+    public func flush() throws {}
 }
 
 /// A run refused before anything was read (exit code 2).
@@ -94,20 +102,19 @@ public final class Migrator {
             return report
         }
 
-        // A dry run writes nothing, so it needs no writer's lock. A run takes its units' locks.
-        var locks: [RunLock] = []
-        defer { for lock in locks { try? lock.release(on: connection) } }
+        // A dry run writes nothing, so it needs no writer's lock. A shard's process takes its
+        // shard's lock; a run of every product, split into units by `--workers` or not, `all`'s.
+        var lock = RunLock(unit: (configuration.shard ?? .all).name)
+        var locked = false
+        defer { if locked { try? lock.release(on: connection) } }
         if !configuration.dryRun {
-            for unit in configuration.units {
-                var lock = RunLock(unit: unit.name)
-                guard try lock.acquire(on: connection) else {
-                    let holder = (try? lock.holder(on: connection)) ?? nil
-                    report.status = .locked
-                    report.message = "another run of unit '\(unit.name)' holds the lock" + (holder.map { ": \($0)" } ?? "")
-                    return finish()
-                }
-                locks.append(lock)
+            guard try lock.acquire(on: connection) else {
+                let holder = (try? lock.holder(on: connection)) ?? nil
+                report.status = .locked
+                report.message = "another run of unit '\(lock.refusedUnit)' holds the lock" + (holder.map { ": \($0)" } ?? "")
+                return finish()
             }
+            locked = true
         }
 
         logger.info("run started", metadata: [
@@ -131,6 +138,9 @@ public final class Migrator {
                 throw UsageError("not a product: \(unknown.joined(separator: ", ")) (backfill takes IMEIs from the product table)")
             }
         }
+        // Before the run's record: a connection that cannot be opened leaves no run `running`.
+        let writer = try unitWriter()
+        defer { writer?.stop() }
         if !configuration.dryRun {
             try store.abortOrphanedRuns()
             state.runID = try store.startRun(mode: configuration.mode.name, host: ProcessInfo.processInfo.hostName,
@@ -139,8 +149,6 @@ public final class Migrator {
         report.runID = state.runID
         let units = UnitPlan(units: configuration.units, products: state.products,
                              records: configuration.mode == .nightly ? try store.completedDumpsOfEveryUnit() : [:])
-        let writer = try unitWriter()
-        defer { writer?.stop() }
         state.watermarks = try store.watermarks(of: configuration.shard ?? .all, products: state.products)
         state.watermarksBefore = state.watermarks
         state.rows = [Int?](repeating: nil, count: state.products.count)

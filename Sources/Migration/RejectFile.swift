@@ -1,7 +1,8 @@
 import Foundation
 
 /// The reject file: one CSV row per rejected line or point, `file,line,column,reason,raw`.
-/// Written as rejects are found, so a run that dies still leaves what it saw.
+/// Buffered, and written out and synced whenever a reading of a dump ends (`flush`, before
+/// the dump commits), so a run that dies still leaves the rejects of every committed dump.
 public final class RejectFile: RejectSink {
     private let handle: FileHandle
     private var buffer = ""
@@ -28,11 +29,12 @@ public final class RejectFile: RejectSink {
         if buffer.utf8.count > 64 * 1024 { try flush() }
     }
 
-    /// Writes the buffered rows with the throwing `FileHandle` API, so a full disk is an error, not a trap.
+    /// Writes the buffered rows with the throwing `FileHandle` API, so a full disk is an error,
+    /// not a trap, and syncs them; rows that could not be written stay buffered.
     public func flush() throws {
         guard !buffer.isEmpty else { return }
-        let data = Data(buffer.utf8)
+        try handle.write(contentsOf: Data(buffer.utf8))
         buffer = ""
-        try handle.write(contentsOf: data)
+        try handle.synchronize()
     }
 }

@@ -3,12 +3,14 @@ import PostgresClient
 /// The advisory lock that makes a run unit's writer the only one.
 ///
 /// Advisory locks are scoped to the database, like the run's data.
-/// One key per unit (`all`, `shard K/N`), so workers of different shards never exclude
-/// each other. A shard's lock also takes `all`'s key in shared mode, and `all` takes it
-/// exclusively: so an unsplit run and any shard's writer exclude each other too.
+/// One key per unit (`all`, `shard K/N`), so the processes of different shards never exclude
+/// each other. A shard's lock also takes `all`'s key in shared mode, and a run of every
+/// product (unsplit, or `--workers N` whatever N) takes `all`'s exclusively: so such a run
+/// excludes any other writer, and two splits of different N cannot overlap through it.
 /// Session-level: released by `release()` or when the session ends, including when the
 /// process is killed.
 struct RunLock {
+    let unit: String
     let key: Int64
     /// `all`'s key, held shared by a shard's lock; nil for `all` itself.
     let sharedKey: Int64?
@@ -16,6 +18,7 @@ struct RunLock {
     private(set) var refusedKey: Int64?
 
     init(unit: String) {
+        self.unit = unit
         key = RunLock.key(for: "telemetry-migrate/" + unit)
         sharedKey = unit == RunUnit.all.name ? nil : RunLock.key(for: "telemetry-migrate/" + RunUnit.all.name)
     }
@@ -29,6 +32,10 @@ struct RunLock {
         }
         return Int64(bitPattern: hash)
     }
+
+    /// The unit whose key refused the last `acquire` (`all` for a shard refused by a run of
+    /// every product).
+    var refusedUnit: String { refusedKey != nil && refusedKey == sharedKey ? RunUnit.all.name : unit }
 
     /// Takes the lock (both keys, or neither); false when another session holds either.
     mutating func acquire(on connection: PostgresConnection) throws -> Bool {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Migration
 import PostgresClient
 
 /// Where the database is: `--database-url`, else `DATABASE_URL`, else libpq's own `PG*`
@@ -29,6 +30,16 @@ struct DatabaseOptions: ParsableArguments {
             return try PostgresConnection(url: connectionString, applicationName: applicationName)
         } catch let error as PostgresError {
             throw fail("telemetry-migrate: \(error)\n  database: \(target)", code: .usage)
+        }
+    }
+
+    /// Connects, or throws why not naming the target (password removed), for a run to report:
+    /// a `--workers` run's further connections.
+    func connectForRun(applicationName: String) throws -> PostgresConnection {
+        do {
+            return try PostgresConnection(url: connectionString, applicationName: applicationName)
+        } catch let error as PostgresError {
+            throw UsageError("another connection for --workers: \(error) (database: \(target))")
         }
     }
 }

@@ -25,17 +25,23 @@ enum MigrationCommand {
         /// A run that never produced a report of its own still leaves a report (status
         /// failed, the reason in its message) and metrics (status "error"), and exits 2.
         func failedBeforeItsFirstDump(_ reason: String, stderr: String? = nil) throws -> Never {
+            var unwritten: [String] = []
             if let path = options.metricsFile {
                 let metrics = RunMetrics(unfinished: configuration.mode.name, dryRun: configuration.dryRun, startedAt: started,
                                          exitCode: ExitReason.usage.rawValue, unit: configuration.shard?.name ?? "all")
-                do { try metrics.write(to: path) } catch { logger.error("metrics file not written", metadata: ["error": "\(error)"]) }
+                do { try metrics.write(to: path) } catch { unwritten.append("\(error)") }
             }
             let result = RunReport(mode: configuration.mode.name, dryRun: configuration.dryRun, status: .failed,
                                    durationSeconds: Date().timeIntervalSince(started), message: reason)
-            try emit(result, report: report, options: options)
-            throw fail("telemetry-migrate: " + (stderr ?? reason), code: .usage)
+            unwritten += emit(result, report: report, options: options)
+            throw fail("telemetry-migrate: " + ([stderr ?? reason] + unwritten).joined(separator: "; "), code: .usage)
         }
-        do { configuration.dumps = try options.dumpPaths() } catch { try failedBeforeItsFirstDump("\(error)") }
+        do {
+            configuration.dumps = try options.dumpPaths(excluding: [options.rejectFile, options.jsonReportFile,
+                                                                    options.metricsFile, report.reportFile])
+        } catch {
+            try failedBeforeItsFirstDump("\(error)")
+        }
         let connection: PostgresConnection
         do {
             connection = try PostgresConnection(url: database.connectionString, applicationName: applicationName(configuration))
@@ -43,6 +49,7 @@ enum MigrationCommand {
             try failedBeforeItsFirstDump("\(error) (database: \(database.target))", stderr: "\(error)\n  database: \(database.target)")
         }
         let result: RunReport
+        let rejects: LoggingRejectSink
         let progress = ProgressLine.forStandardError()
         do {
             if configuration.dryRun {
@@ -53,12 +60,11 @@ enum MigrationCommand {
             } else {
                 try Schema.apply(on: connection)
             }
-            let rejects = LoggingRejectSink(file: try options.rejectFile.map(RejectFile.init(path:)), logger: logger)
+            rejects = LoggingRejectSink(file: try options.rejectFile.map(RejectFile.init(path:)), logger: logger)
             let migrator = Migrator(configuration: configuration, connection: connection, logger: logger,
                                     rejects: rejects, progress: progress.map { line in { line.update($0) } },
-                                    connect: { try database.connect(applicationName: applicationName(configuration)) })
+                                    connect: { try database.connectForRun(applicationName: applicationName(configuration)) })
             result = try migrator.run()
-            try rejects.flush()
         } catch let error as PostgresError {
             // Outside a dump (the dump's own failures are in the report): the database is
             // unusable or unreachable, a configuration problem for cron.
@@ -69,14 +75,24 @@ enum MigrationCommand {
             try failedBeforeItsFirstDump("\(error)")
         }
         progress?.clear()
-        do {
-            try emit(result, report: report, options: options)
-            if let path = options.metricsFile {
+        // The dumps are done and their commits stand: every output is attempted, the report
+        // first (cron mails it); one that cannot be written is said on stderr, and the exit code
+        // stays the run's own, or 2 (configuration) when the run was ok.
+        var unwritten: [String] = []
+        do { try rejects.flush() } catch { unwritten.append("cannot write the reject file: \(error)") }
+        unwritten += emit(result, report: report, options: options)
+        if let path = options.metricsFile {
+            do {
                 try RunMetrics.collect(on: connection, report: result, startedAt: started,
                                        unit: configuration.shard?.name ?? "all").write(to: path)
+            } catch {
+                unwritten.append("\(error)")
             }
-        } catch let error as UsageError {
-            throw ValidationError(error.description)
+        }
+        guard unwritten.isEmpty else {
+            let run = result.status == .ok ? "" : " (and the run: \(result.message ?? result.status.rawValue))"
+            throw fail("telemetry-migrate: " + unwritten.joined(separator: "; ") + run,
+                       code: result.status == .ok ? .usage : ExitCode(result.status.exitReason))
         }
         guard result.status == .ok else {
             let code = ExitCode(result.status.exitReason)
@@ -86,16 +102,19 @@ enum MigrationCommand {
         }
     }
 
-    /// Writes the JSON record (`--json-report-file`) and the report as asked.
-    private static func emit(_ result: RunReport, report: ReportOptionGroup, options: RunOptionGroup) throws {
+    /// Writes the report as asked, then the JSON record (`--json-report-file`), each whatever
+    /// happened to the other; returns what could not be written.
+    private static func emit(_ result: RunReport, report: ReportOptionGroup, options: RunOptionGroup) -> [String] {
+        var unwritten: [String] = []
+        do { try report.emit(result.rendered(as: report.report)) } catch { unwritten.append("\(error)") }
         if let path = options.jsonReportFile {
             do {
                 try OutputFile.write(result.rendered(as: .json), to: path)
             } catch {
-                throw ValidationError("cannot write the JSON report file \(path): \(error.localizedDescription)")
+                unwritten.append("cannot write the JSON report file \(path): \(error.localizedDescription)")
             }
         }
-        try report.emit(result.rendered(as: report.report))
+        return unwritten
     }
 
     /// Shown in `pg_stat_activity`, and so in a refused run's message.

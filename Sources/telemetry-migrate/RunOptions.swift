@@ -120,17 +120,28 @@ struct RunOptionGroup: ParsableArguments {
     }
 
     /// The dumps to process: the directory's, then the explicit files, in byte order of name.
-    func dumpPaths() throws -> [String] {
+    /// The run's own output files (`outputs`) are not the directory's dumps, should they be
+    /// written into it (a report directory that is the dumps directory).
+    func dumpPaths(excluding outputs: [String?]) throws -> [String] {
         var paths: [String] = []
         if let dumps {
             do { paths = try DumpDirectory.list(dumps) } catch {
                 throw ValidationError("cannot list dumps directory \(dumps): \(error)")
             }
+            let excluded = Set(outputs.compactMap { $0 }.map(Self.canonical))
+            paths.removeAll { excluded.contains(Self.canonical($0)) }
         }
         for file in files where !FileManager.default.fileExists(atPath: file) {
             throw ValidationError("no such dump: \(file)")
         }
         paths += files
         return paths.sorted { Array(($0 as NSString).lastPathComponent.utf8).lexicographicallyPrecedes(($1 as NSString).lastPathComponent.utf8) }
+    }
+
+    /// `path` absolute, its directory's symbolic links resolved: comparable for a file that
+    /// does not exist yet.
+    private static func canonical(_ path: String) -> String {
+        let url = URL(fileURLWithPath: path).standardizedFileURL
+        return url.deletingLastPathComponent().resolvingSymlinksInPath().appendingPathComponent(url.lastPathComponent).path
     }
 }

@@ -150,6 +150,32 @@ struct OperationsWrapperTests {
         #expect(noDumps.stderr.contains("DUMPS_DIR"))
     }
 
+    @Test("A DUMPS_DIR gone at night (a lost mount): exit 2, and the dated report and the metrics say failed")
+    func dumpsDirectoryGone() throws {
+        let scratch = try Package.temporaryDirectory("ops-gone")
+        let metrics = scratch.appendingPathComponent("tm.prom")
+        let gone = scratch.appendingPathComponent("mnt/dumps").path
+        let env = scratch.appendingPathComponent("env")
+        let reports = scratch.appendingPathComponent("reports")
+        try Data("""
+            DUMPS_DIR='\(gone)'
+            REPORT_DIR='\(reports.path)'
+            METRICS_FILE='\(metrics.path)'
+            TELEMETRY_MIGRATE_BIN='\(Package.executable)'
+            DATABASE_URL='postgresql://u@127.0.0.1:1/x'
+
+            """.utf8).write(to: env)
+        let result = TestSupport.run(Package.root.appendingPathComponent("jobs/nightly").path, [],
+                                     environment: ["TELEMETRY_MIGRATE_ENV": env.path])
+        #expect(result.status == 2, "\(result.stdout)\n\(result.stderr)")
+        #expect(result.stderr.contains(gone), "\(result.stderr)")
+        let report = try #require(try FileManager.default.contentsOfDirectory(atPath: reports.path).first { $0.hasSuffix(".json") })
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: reports.appendingPathComponent(report))) as? [String: Any]
+        #expect(json?["status"] as? String == "failed")
+        let text = try String(contentsOf: metrics, encoding: .utf8)
+        #expect(text.contains(#"telemetry_migrate_run_status{mode="nightly",unit="all",status="error"} 1"#), "\(text)")
+    }
+
     @Test("jobs/backfill IMEI -- extra args: a dated backfill report for that product only; an unknown IMEI is exit 2")
     func backfill() throws {
         try withPreparedDatabase("opsbackfill") { db, _ in

@@ -115,6 +115,125 @@ struct ProcessTests {
         try expectState(db, equals: model.state)
     }
 
+    /// The rejects of a committed dump are in the reject file before the next dump starts:
+    /// the second dump waits on a row another session is inserting, and the process is
+    /// killed there (a 64 KiB buffer held them until the end of the run, so a run killed,
+    /// OOM-killed or stopped lost them, and the committed dump is never read again).
+    @Test func aCommittedDumpsRejectsOutliveAKill() throws {
+        let imei = "123456789012345"
+        let dir = try Package.temporaryDirectory("dumps")
+        try DumpWriter.write([
+            .point(imei: imei, field: "voltage", value: .number(1), timeNanos: 1_000_000_000_000),
+            .malformed("telemetry,product_imei=\(imei) voltage=1"),
+            .point(imei: "555", field: "voltage", value: .number(1), timeNanos: 1_000_000_000_000),
+        ], to: dir.appendingPathComponent("20240101_a.lp.gz"))
+        try DumpWriter.write([.point(imei: imei, field: "voltage", value: .number(2), timeNanos: 2_000_000_000_000)],
+                             to: dir.appendingPathComponent("20240102_b.lp.gz"))
+        let db = try TestDatabase.create(label: "rejectkill")
+        defer { db.drop() }
+        try Tool(db: db).prepare(products: [imei])
+        // Another session inserts the second dump's row and keeps its transaction open.
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        holder.arguments = ["psql", "-X", "-q", "-d", db.name]
+        holder.standardOutput = FileHandle.nullDevice
+        let input = Pipe()
+        holder.standardInput = input
+        try holder.run()
+        defer {
+            try? input.fileHandleForWriting.close()
+            holder.waitUntilExit()
+        }
+        input.fileHandleForWriting.write(Data("""
+            BEGIN;
+            INSERT INTO telemetry (product_imei, field, time, value) VALUES ('\(imei)', 'voltage', '1970-01-01 00:33:20', 2);
+
+            """.utf8))
+        let rejects = dir.appendingPathComponent("rejects.csv").path
+        let run = Process()
+        run.executableURL = URL(fileURLWithPath: Package.executable)
+        run.arguments = ["nightly", "--dumps", dir.path, "--database-url", db.url, "--reject-file", rejects]
+        run.standardOutput = FileHandle.nullDevice
+        run.standardError = FileHandle.nullDevice
+        try run.run()
+        defer { if run.isRunning { run.terminate() }; run.waitUntilExit() }
+        var waiting = false
+        for _ in 0..<600 where !waiting {
+            waiting = try db.psql("""
+                SELECT count(*) FROM pg_stat_activity
+                WHERE application_name LIKE 'telemetry-migrate%' AND wait_event_type = 'Lock'
+                """).trimmingCharacters(in: .whitespacesAndNewlines) != "0"
+            if !waiting { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        try #require(waiting, "the second dump waits on the open transaction")
+        // The first dump committed (a unit with none of the second dump's products may have
+        // completed that one too).
+        #expect(try db.psql("SELECT bool_or(name = '20240101_a.lp.gz') FROM migrate_dump").hasPrefix("t"))
+        #expect(try db.psql("SELECT count(*) FROM telemetry").trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+        kill(run.processIdentifier, SIGKILL)
+        run.waitUntilExit()
+        let lines = try String(contentsOfFile: rejects, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 3, "header and the first dump's two rejects: \(lines)")
+        #expect(lines.dropFirst().allSatisfy { $0.hasPrefix("20240101_a.lp.gz,") }, "\(lines)")
+    }
+
+    /// A `--workers` run whose further connection is refused says why (not "ExitCode(rawValue:
+    /// 2)") and leaves no run record `running`.
+    @Test func aRefusedWorkerConnectionIsReported() throws {
+        let db = try TestDatabase.create(label: "workerconn")
+        defer { db.drop() }
+        try Tool(db: db).prepare(products: ["123456789012345"])
+        let role = "one_conn_\(UInt32.random(in: 0...UInt32.max))"
+        _ = try db.psql("""
+            CREATE ROLE \(role) LOGIN PASSWORD 'one-conn-pw' CONNECTION LIMIT 1;
+            GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO \(role);
+            GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO \(role);
+            """)
+        defer { _ = try? db.psql("DROP OWNED BY \(role); DROP ROLE \(role)") }
+        let user = ProcessInfo.processInfo.environment["PGUSER"] ?? "postgres"
+        let url = db.url.replacingOccurrences(of: "//\(user)@", with: "//\(role):one-conn-pw@")
+        try #require(url != db.url)
+        let result = TestSupport.run(Package.executable, ["nightly", "--dumps", fixtureDumps.path, "--workers", "2",
+                                                           "--database-url", url, "--report", "json"],
+                                     environment: ["PGPASSWORD": ""])
+        #expect(result.status == 2, "\(result.stderr)")
+        let report = try Tool.decode(result)
+        let message = report["message"] as? String ?? ""
+        #expect(message.contains("too many connections"), "\(message)")
+        #expect(!(result.stdout + result.stderr).contains("ExitCode"))
+        #expect(!(result.stdout + result.stderr).contains("one-conn-pw"))
+        #expect(try db.psql("SELECT count(*) FROM migrate_run WHERE status = 'running'").trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+    }
+
+    /// An output that cannot be written once the dumps are done: the others are still
+    /// written (the text report first, for cron mail), stderr names the one that failed, and
+    /// the exit code is the run's own, or 2 when the run was ok (no usage text).
+    @Test func anUnwritableReportFileLeavesTheOtherOutputs() throws {
+        let db = try TestDatabase.create(label: "unwritable")
+        defer { db.drop() }
+        let tool = Tool(db: db)
+        try tool.prepare(products: try fixtureProducts())
+        let scratch = try Package.temporaryDirectory("unwritable")
+        let metrics = scratch.appendingPathComponent("run.prom").path
+        let unwritable = "/nonexistent-\(UInt32.random(in: 0...UInt32.max))/report.json"
+        let ok = tool.run(["nightly", "--dumps", fixtureDumps.path, "--json-report-file", unwritable, "--metrics-file", metrics])
+        #expect(ok.status == 2, "\(ok.stderr)")
+        #expect(ok.stdout.contains("telemetry-migrate nightly"), "the text report: \(ok.stdout)")
+        #expect(ok.stderr.contains("cannot write the JSON report file \(unwritable)"), "\(ok.stderr)")
+        #expect(!ok.stderr.contains("Usage:"), "\(ok.stderr)")
+        let samples = try parsePrometheus(try String(contentsOfFile: metrics, encoding: .utf8))
+        #expect(samples[#"telemetry_migrate_run_status{mode="nightly",unit="all",status="ok"}"#] == 1)
+
+        let dumps = try Package.temporaryDirectory("unwritable-dumps")
+        try FileManager.default.copyItem(at: Package.fixtures.appendingPathComponent("corrupt/truncated.lp.gz"),
+                                         to: dumps.appendingPathComponent("20250101_truncated.lp.gz"))
+        let failed = tool.run(["nightly", "--dumps", dumps.path, "--json-report-file", unwritable, "--metrics-file", metrics])
+        #expect(failed.status == 1, "the run's own code: \(failed.stderr)")
+        #expect(failed.stderr.contains("cannot write the JSON report file"), "\(failed.stderr)")
+        let after = try parsePrometheus(try String(contentsOfFile: metrics, encoding: .utf8))
+        #expect(after[#"telemetry_migrate_run_status{mode="nightly",unit="all",status="failed"}"#] == 1)
+    }
+
     @Test func exitCodes() throws {
         let db = try TestDatabase.create(label: "exitcodes")
         defer { db.drop() }
@@ -135,7 +254,8 @@ struct ProcessTests {
         #expect(over.status == 4, "\(over.stdout) \(over.stderr)")
         #expect(try db.psql("SELECT count(*) FROM telemetry").trimmingCharacters(in: .whitespacesAndNewlines) == "0")
 
-        // Rejects alone never stop a run: exit 0, and the reject file says where and why.
+        // Rejects alone never stop a run: exit 0, and the reject file says where and why. (The
+        // reject file is in the dumps directory: a run never reads its own output as a dump.)
         let ok = tool.run(["nightly", "--dumps", dir.path, "--reject-file", rejects])
         #expect(ok.status == 0, "\(ok.stderr)")
         let lines = try String(contentsOfFile: rejects, encoding: .utf8).split(separator: "\n")

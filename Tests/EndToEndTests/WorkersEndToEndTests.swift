@@ -149,9 +149,18 @@ struct WorkersEndToEndTests {
         // An unsplit run's lock excludes every shard's writer, and the other way round.
         let whole = try PostgresConnection(url: db.url)
         #expect(try whole.tryAdvisoryLock(RunLock(unit: "all").key))
-        #expect(tool.run(["nightly", "--dumps", dir.path, "--shard", "0/3"]).status == 3)
+        let refusedShard = tool.run(["nightly", "--dumps", dir.path, "--shard", "0/3", "--report", "json"])
+        #expect(refusedShard.status == 3)
+        #expect((try Tool.decode(refusedShard)["message"] as? String ?? "").contains("unit 'all'"), "names the holder's unit")
         #expect(tool.run(["nightly", "--dumps", dir.path, "--workers", "2"]).status == 3)
         whole.close()
+        // A split run of every product takes `all` exclusively, whatever its N: a shard's
+        // process of another N (which holds `all` shared) excludes it, so they never overlap.
+        let shardOfAnotherN = try PostgresConnection(url: db.url)
+        #expect(try shardOfAnotherN.query("SELECT pg_try_advisory_lock_shared($1::bigint)",
+                                          [.int(RunLock(unit: "all").key)]).first?.bool(0) == true)
+        #expect(tool.run(["nightly", "--dumps", dir.path, "--workers", "2"]).status == 3)
+        shardOfAnotherN.close()
 
         let processes = try (0..<3).map { k in
             let process = Process()

@@ -84,10 +84,13 @@ struct Candidates: CandidateSource {
                                        reason: "unknown product \(point.imei)", raw: point.summary)
                 }
                 readSinceProgress += 1
-                if counting, readSinceProgress == 0x10000 {
+                if readSinceProgress == 0x10000 {
                     readSinceProgress = 0
-                    tally.flush(into: context, counting: counting)
-                    context.reportProgress()
+                    try context.stop?.check()
+                    if counting {
+                        tally.flush(into: context, counting: counting)
+                        context.reportProgress()
+                    }
                 }
             case .other(let point):
                 tally.reachedLine = point.line

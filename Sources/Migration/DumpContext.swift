@@ -25,6 +25,8 @@ final class DumpContext {
     private let rejectsBefore: Int
     private let maxRejects: Int?
     private let sink: RejectSink?
+    /// Checked every 65,536 points a reading takes (`Candidates`).
+    let stop: StopRequest?
     private let progress: (Int, UInt64) -> Void
     /// False while `countingWhole` reads.
     private var limitsRejects = true
@@ -37,7 +39,8 @@ final class DumpContext {
     private var reportedThrough = 0
 
     init(entry: Migrator.PlannedDump, dump: DumpFile, products: ProductIndex, watermarks: [Int64?], runID: Int64?,
-         rejectsBefore: Int, maxRejects: Int?, sink: RejectSink?, progress: @escaping (Int, UInt64) -> Void) {
+         rejectsBefore: Int, maxRejects: Int?, sink: RejectSink?, stop: StopRequest? = nil,
+         progress: @escaping (Int, UInt64) -> Void) {
         self.entry = entry
         self.dump = dump
         self.products = products
@@ -46,6 +49,7 @@ final class DumpContext {
         self.rejectsBefore = rejectsBefore
         self.maxRejects = maxRejects
         self.sink = sink
+        self.stop = stop
         self.progress = progress
     }
 

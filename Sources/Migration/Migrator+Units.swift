@@ -20,6 +20,7 @@ extension Migrator {
         guard let connect else { throw UsageError("a run of \(units.count) units needs a way to open connections") }
         let connections = try units.map { unit in
             let connection = try connect()
+            stop?.watch(connection)
             try MigrationStore(connection: connection, unit: unit.name).prepareSession(dryRun: false)
             return connection
         }
@@ -31,12 +32,13 @@ extension Migrator {
     /// with the lines already found refused (`DumpContext.refusedLines`) malformed.
     func rereadings(of context: DumpContext, units: UnitPlan) -> (Int) -> UnitRereading {
         let (entry, products, watermarks, runID) = (context.entry, context.products, context.watermarks, context.runID)
-        let (routing, refusedLines, reader, classifier) = (context.routing, context.refusedLines, configuration.reader, classifier)
+        let (routing, refusedLines, reader, classifier, stop) = (context.routing, context.refusedLines, configuration.reader,
+                                                                 classifier, stop)
         return { index in
             { take in
                 let own = DumpContext(entry: entry, dump: try DumpFile(path: entry.path, options: reader), products: products,
                                       watermarks: watermarks, runID: runID, rejectsBefore: 0, maxRejects: nil, sink: nil,
-                                      progress: { _, _ in })
+                                      stop: stop, progress: { _, _ in })
                 own.routing = routing?.restricted(to: [index], of: units)
                 own.refusedLines = refusedLines
                 try Candidates(context: own, classifier: classifier).again(take)

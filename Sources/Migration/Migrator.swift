@@ -59,13 +59,17 @@ public final class Migrator {
     let progress: ((RunProgress) -> Void)?
     /// Opens another connection to the same database, for the units of `--workers N`.
     let connect: (() throws -> PostgresConnection)?
+    /// Set when the run is asked to stop early (a signal).
+    let stop: StopRequest?
 
     /// - Parameter connect: opens the extra connections of a run of more than one unit
     ///   (`RunConfiguration.units`); without it, such a run is refused (`UsageError`).
+    /// - Parameter stop: a request to stop early; the run watches its connections with it.
     public init(configuration: RunConfiguration, connection: PostgresConnection, logger: Logger,
                 rejects: RejectSink? = nil, progress: ((RunProgress) -> Void)? = nil,
-                connect: (() throws -> PostgresConnection)? = nil) {
+                connect: (() throws -> PostgresConnection)? = nil, stop: StopRequest? = nil) {
         self.connect = connect
+        self.stop = stop
         self.configuration = configuration
         self.connection = connection
         self.store = MigrationStore(connection: connection, unit: configuration.unit)
@@ -73,6 +77,7 @@ public final class Migrator {
         self.logger = logger
         self.rejects = rejects
         self.progress = progress
+        stop?.watch(connection)
     }
 
     /// State carried from dump to dump.
@@ -160,6 +165,12 @@ public final class Migrator {
         let bytesTotal = plan.filter { $0.report.status != .skipped }.reduce(UInt64(0)) { $0 + $1.size }
 
         for (index, entry) in plan.enumerated() where entry.report.status != .skipped {
+            if let reason = stop?.reason {
+                report.status = .failed
+                report.message = "stopped by \(reason) before \(entry.report.name); it and later dumps were not processed"
+                logger.warning("run stopped", metadata: ["reason": "\(reason)", "dump.file": "\(entry.path)"])
+                break
+            }
             var dumpReport = entry.report
             logger.info("dump started", metadata: ["dump.file": "\(entry.path)", "dump.bytes": "\(entry.size)"])
             var context: DumpContext?
@@ -179,6 +190,8 @@ public final class Migrator {
                 metadata["dump.strategy"] = "\(outcome.strategy)"
                 logger.info("dump finished", metadata: metadata)
             } catch {
+                // Asked to stop during the dump, its failure is the stop (a cancelled statement, say).
+                let error = stop?.reason.map { RunStopped(reason: $0) } ?? error
                 dumpReport.status = .failed
                 dumpReport.error = String(describing: error)
                 if let context { dumpReport.counts = context.counts.uncommitted }
@@ -265,7 +278,7 @@ public final class Migrator {
         report(0, 0)
         return DumpContext(entry: entry, dump: dump, products: state.products, watermarks: state.watermarks,
                            runID: state.runID, rejectsBefore: state.rejectsSoFar, maxRejects: configuration.maxRejects,
-                           sink: rejects, progress: report)
+                           sink: rejects, stop: stop, progress: report)
     }
 
     /// Reads one dump and applies it in one transaction (read-only in a dry run), on the

@@ -61,9 +61,13 @@ enum MigrationCommand {
                 try Schema.apply(on: connection)
             }
             rejects = LoggingRejectSink(file: try options.rejectFile.map(RejectFile.init(path:)), logger: logger)
+            let stop = StopRequest()
+            let signals = StopSignals(stop, logger: logger)
+            defer { signals.remove() }
             let migrator = Migrator(configuration: configuration, connection: connection, logger: logger,
                                     rejects: rejects, progress: progress.map { line in { line.update($0) } },
-                                    connect: { try database.connectForRun(applicationName: applicationName(configuration)) })
+                                    connect: { try database.connectForRun(applicationName: applicationName(configuration)) },
+                                    stop: stop)
             result = try migrator.run()
         } catch let error as PostgresError {
             // Outside a dump (the dump's own failures are in the report): the database is

@@ -116,23 +116,87 @@ struct ProcessTests {
     }
 
     /// The rejects of a committed dump are in the reject file before the next dump starts:
-    /// the second dump waits on a row another session is inserting, and the process is
-    /// killed there (a 64 KiB buffer held them until the end of the run, so a run killed,
-    /// OOM-killed or stopped lost them, and the committed dump is never read again).
+    /// the process is killed while the second dump waits (a 64 KiB buffer held them until the
+    /// end of the run, so a run killed, OOM-killed or stopped lost them, and the committed dump
+    /// is never read again).
     @Test func aCommittedDumpsRejectsOutliveAKill() throws {
+        try withTheSecondDumpWaiting(label: "rejectkill", arguments: { dumps, db in
+            (Package.executable, ["nightly", "--dumps", dumps.path, "--database-url", db.url,
+                                  "--reject-file", dumps.appendingPathComponent("rejects.csv").path])
+        }) { run, dumps, _ in
+            kill(run.processIdentifier, SIGKILL)
+            run.waitUntilExit()
+            let lines = try String(contentsOf: dumps.appendingPathComponent("rejects.csv"), encoding: .utf8).split(separator: "\n")
+            #expect(lines.count == 3, "header and the first dump's two rejects: \(lines)")
+            #expect(lines.dropFirst().allSatisfy { $0.hasPrefix("20240101_a.lp.gz,") }, "\(lines)")
+        }
+    }
+
+    /// SIGTERM (systemd's stop, a pod deleted) while a dump waits: the statement is cancelled,
+    /// the dump rolled back, and the run ends at once with its report and metrics (exit 1);
+    /// run again, it completes. With one connection and with two.
+    @Test(arguments: [1, 2])
+    func sigtermStopsTheRunWithItsReport(workers: Int) throws {
+        let files = try Package.temporaryDirectory("sigterm")
+        let report = files.appendingPathComponent("report.json").path
+        let metrics = files.appendingPathComponent("run.prom").path
+        try withTheSecondDumpWaiting(label: "sigterm", arguments: { dumps, db in
+            // SIGTERM at its default, as systemd and Kubernetes start it (this test process ignores it).
+            ("/usr/bin/env", ["--default-signal=TERM,INT", Package.executable, "nightly", "--dumps", dumps.path,
+                              "--database-url", db.url, "--workers", "\(workers)",
+                              "--json-report-file", report, "--metrics-file", metrics])
+        }) { run, dumps, db in
+            kill(run.processIdentifier, SIGTERM)
+            try #require(Self.exits(run, within: 30), "stopped promptly")
+            #expect(run.terminationStatus == 1)
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any])
+            #expect(json["status"] as? String == "failed")
+            #expect(json.dumps.map { $0["status"] as? String } == ["completed", "failed"])
+            #expect((json.dumps.last?["error"] as? String ?? "").contains("stopped by SIGTERM"), "\(json)")
+            let samples = try parsePrometheus(try String(contentsOfFile: metrics, encoding: .utf8))
+            #expect(samples[#"telemetry_migrate_run_status{mode="nightly",unit="all",status="failed"}"#] == 1)
+            #expect(try db.psql("SELECT count(*) FROM migrate_run WHERE status = 'running'").trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+        } after: { dumps, db in
+            let (again, _) = try Tool(db: db).nightly(dumps)
+            #expect(again.status == 0, "\(again.stderr)")
+            #expect(try db.psql("SELECT count(*) FROM telemetry").trimmingCharacters(in: .whitespacesAndNewlines) == "2")
+        }
+    }
+
+    /// jobs/nightly passes a SIGTERM it gets on to the tool (as PID 1 of a pod it would get
+    /// none otherwise) and still prints the exit code and the report's path.
+    @Test func theWrapperPassesSigtermOn() throws {
+        try withTheSecondDumpWaiting(label: "sigtermjob", arguments: { dumps, db in
+            let job = try JobEnvironment(db: db, dumps: dumps)
+            // As systemd, Kubernetes and cron start it: SIGTERM at its default (this test
+            // process ignores it, and a shell cannot trap a signal ignored when it started).
+            return ("/usr/bin/env", ["--default-signal=TERM,INT", "TELEMETRY_MIGRATE_ENV=\(job.envFile.path)",
+                                     Package.root.appendingPathComponent("jobs/nightly").path])
+        }) { run, _, _ in
+            kill(run.processIdentifier, SIGTERM)
+            try #require(Self.exits(run, within: 30), "stopped promptly")
+            #expect(run.terminationStatus == 1)
+        }
+    }
+
+    /// Runs `arguments` (an executable and its arguments) over two dumps while another session
+    /// holds an uncommitted row of the second: once the first dump is committed and the second
+    /// waits on that row, `body` gets the process; then the session rolls back and `after` runs.
+    private func withTheSecondDumpWaiting(label: String, arguments: (URL, TestDatabase) throws -> (String, [String]),
+                                          _ body: (Process, URL, TestDatabase) throws -> Void,
+                                          after: (URL, TestDatabase) throws -> Void = { _, _ in }) throws {
         let imei = "123456789012345"
-        let dir = try Package.temporaryDirectory("dumps")
+        let dumps = try Package.temporaryDirectory("dumps")
         try DumpWriter.write([
             .point(imei: imei, field: "voltage", value: .number(1), timeNanos: 1_000_000_000_000),
             .malformed("telemetry,product_imei=\(imei) voltage=1"),
             .point(imei: "555", field: "voltage", value: .number(1), timeNanos: 1_000_000_000_000),
-        ], to: dir.appendingPathComponent("20240101_a.lp.gz"))
+        ], to: dumps.appendingPathComponent("20240101_a.lp.gz"))
         try DumpWriter.write([.point(imei: imei, field: "voltage", value: .number(2), timeNanos: 2_000_000_000_000)],
-                             to: dir.appendingPathComponent("20240102_b.lp.gz"))
-        let db = try TestDatabase.create(label: "rejectkill")
+                             to: dumps.appendingPathComponent("20240102_b.lp.gz"))
+        let db = try TestDatabase.create(label: label)
         defer { db.drop() }
         try Tool(db: db).prepare(products: [imei])
-        // Another session inserts the second dump's row and keeps its transaction open.
         let holder = Process()
         holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         holder.arguments = ["psql", "-X", "-q", "-d", db.name]
@@ -140,23 +204,30 @@ struct ProcessTests {
         let input = Pipe()
         holder.standardInput = input
         try holder.run()
-        defer {
+        var holding = true
+        // Ended by a signal too: a process that outlives its test (a wrapper's tool) may hold a
+        // copy of the pipe, and psql would wait for an end of input that never comes.
+        func release() {
+            guard holding else { return }
+            holding = false
             try? input.fileHandleForWriting.close()
+            holder.terminate()
             holder.waitUntilExit()
         }
+        defer { release() }
         input.fileHandleForWriting.write(Data("""
             BEGIN;
             INSERT INTO telemetry (product_imei, field, time, value) VALUES ('\(imei)', 'voltage', '1970-01-01 00:33:20', 2);
 
             """.utf8))
-        let rejects = dir.appendingPathComponent("rejects.csv").path
+        let (executable, args) = try arguments(dumps, db)
         let run = Process()
-        run.executableURL = URL(fileURLWithPath: Package.executable)
-        run.arguments = ["nightly", "--dumps", dir.path, "--database-url", db.url, "--reject-file", rejects]
+        run.executableURL = URL(fileURLWithPath: executable)
+        run.arguments = args
         run.standardOutput = FileHandle.nullDevice
         run.standardError = FileHandle.nullDevice
         try run.run()
-        defer { if run.isRunning { run.terminate() }; run.waitUntilExit() }
+        defer { if run.isRunning { kill(run.processIdentifier, SIGKILL) }; run.waitUntilExit() }
         var waiting = false
         for _ in 0..<600 where !waiting {
             waiting = try db.psql("""
@@ -170,11 +241,18 @@ struct ProcessTests {
         // completed that one too).
         #expect(try db.psql("SELECT bool_or(name = '20240101_a.lp.gz') FROM migrate_dump").hasPrefix("t"))
         #expect(try db.psql("SELECT count(*) FROM telemetry").trimmingCharacters(in: .whitespacesAndNewlines) == "1")
-        kill(run.processIdentifier, SIGKILL)
+        try body(run, dumps, db)
+        if run.isRunning { kill(run.processIdentifier, SIGKILL) }
         run.waitUntilExit()
-        let lines = try String(contentsOfFile: rejects, encoding: .utf8).split(separator: "\n")
-        #expect(lines.count == 3, "header and the first dump's two rejects: \(lines)")
-        #expect(lines.dropFirst().allSatisfy { $0.hasPrefix("20240101_a.lp.gz,") }, "\(lines)")
+        release()
+        try after(dumps, db)
+    }
+
+    /// Whether `process` exits within `seconds`.
+    private static func exits(_ process: Process, within seconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        return !process.isRunning
     }
 
     /// A `--workers` run whose further connection is refused says why (not "ExitCode(rawValue:

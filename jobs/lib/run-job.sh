@@ -115,12 +115,25 @@ job_common_args() {
 }
 
 # Runs the tool with the given arguments, then (when report paths are set) prints where the
-# report and rejected lines are; exits with the tool's exit code, unchanged.
+# report and rejected lines are; exits with the tool's exit code, unchanged. A SIGTERM or
+# SIGINT this shell gets is passed on to the tool as SIGTERM, which stops the run with its
+# report (exit 1): under Kubernetes this shell is PID 1, which the kernel sends no signal it
+# does not handle, so the tool would otherwise run on until the SIGKILL.
 job_run() {
     local caller=$1
     shift
     local status=0
-    "$JOB_TOOL" "$@" || status=$?
+    "$JOB_TOOL" "$@" &
+    local child=$!
+    # shellcheck disable=SC2064
+    trap "kill -TERM $child 2>/dev/null" TERM INT
+    # A trapped signal interrupts `wait`: wait again until the tool has exited.
+    while :; do
+        wait "$child"
+        status=$?
+        kill -0 "$child" 2>/dev/null || break
+    done
+    trap - TERM INT
     if [ -n "${JOB_REPORT:-}" ]; then
         echo
         local meaning

@@ -18,6 +18,9 @@ public struct RunProgress: Sendable {
 
 /// Receives rejected lines and points (malformed, unknown product) as they are found.
 public protocol RejectSink: AnyObject {
+    /// Called once, when the run holds its lock (a dry run: where it would take it), before
+    /// any reject; throws when the rejects could not be kept (exit 2, nothing read).
+    func open() throws
     /// Throws when the rejects cannot be kept (the reject file's disk is full): the dump fails.
     func reject(file: String, line: Int, column: Int?, reason: String, raw: String) throws
     /// Makes the rejects received so far durable. Called when a reading of a dump ends, before
@@ -27,6 +30,7 @@ public protocol RejectSink: AnyObject {
 }
 
 extension RejectSink {
+    public func open() throws {}
     public func flush() throws {}
 }
 
@@ -121,6 +125,7 @@ public final class Migrator {
             }
             locked = true
         }
+        try rejects?.open()
 
         logger.info("run started", metadata: [
             "run.mode": "\(configuration.mode.name)", "run.dry_run": "\(configuration.dryRun)",

@@ -187,5 +187,7 @@ final class LoggingRejectSink: RejectSink {
         }
     }
 
+    func open() throws { try file?.open() }
+
     func flush() throws { try file?.flush() }
 }

@@ -60,7 +60,7 @@ enum MigrationCommand {
             } else {
                 try Schema.apply(on: connection)
             }
-            rejects = LoggingRejectSink(file: try options.rejectFile.map(RejectFile.init(path:)), logger: logger)
+            rejects = LoggingRejectSink(file: options.rejectFile.map(RejectFile.init(path:)), logger: logger)
             let stop = StopRequest()
             let signals = StopSignals(stop, logger: logger)
             defer { signals.remove() }

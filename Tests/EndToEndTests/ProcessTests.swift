@@ -1,4 +1,6 @@
 import Foundation
+@testable import Migration
+import PostgresClient
 import Testing
 import TestSupport
 
@@ -253,6 +255,45 @@ struct ProcessTests {
         let deadline = Date().addingTimeInterval(seconds)
         while process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
         return !process.isRunning
+    }
+
+    /// The reject file belongs to the run that holds the lock: a run refused with exit 3,
+    /// given the same path, leaves it alone (it replaced it with an empty file, and the
+    /// running run went on writing into the unlinked one). And a FIFO or device given as the
+    /// reject file is written into, never replaced by a regular file.
+    @Test func theRejectFileIsTouchedOnlyUnderTheLockAndNeverReplacesADevice() throws {
+        let db = try TestDatabase.create(label: "rejectlock")
+        defer { db.drop() }
+        let tool = Tool(db: db)
+        try tool.prepare(products: try fixtureProducts())
+        let scratch = try Package.temporaryDirectory("rejectlock")
+        let rejects = scratch.appendingPathComponent("rejects.csv").path
+        try Data("the running run's rows\n".utf8).write(to: URL(fileURLWithPath: rejects))
+        let holder = try PostgresConnection(url: db.url)
+        #expect(try holder.tryAdvisoryLock(RunLock(unit: "all").key))
+        let locked = tool.run(["nightly", "--dumps", fixtureDumps.path, "--reject-file", rejects])
+        holder.close()
+        #expect(locked.status == 3, "\(locked.stderr)")
+        #expect(try String(contentsOfFile: rejects, encoding: .utf8) == "the running run's rows\n")
+
+        let fifo = scratch.appendingPathComponent("rejects.fifo").path
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let reader = Process()
+        reader.executableURL = URL(fileURLWithPath: "/bin/cat")
+        reader.arguments = [fifo]
+        let out = Pipe()
+        reader.standardOutput = out
+        try reader.run()
+        let result = tool.run(["nightly", "--dumps", fixtureDumps.path, "--reject-file", fifo])
+        var info = stat()
+        let stillAFIFO = stat(fifo, &info) == 0 && (info.st_mode & S_IFMT) == S_IFIFO
+        // A reader whose FIFO no writer opened would wait for ever.
+        if !stillAFIFO || result.status != 0 { kill(reader.processIdentifier, SIGKILL) }
+        let received = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        reader.waitUntilExit()
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(stillAFIFO, "still a FIFO")
+        #expect(received.hasPrefix("file,line,column,reason,raw\n") && received.split(separator: "\n").count > 1, "\(received)")
     }
 
     /// A `--workers` run whose further connection is refused says why (not "ExitCode(rawValue:

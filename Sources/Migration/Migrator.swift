@@ -185,8 +185,10 @@ public final class Migrator {
                                           bytesTotal: bytesTotal, started: started)
                 current.routing = units.routing(pending: entry.pending, done: entry.done)
                 context = current
-                let outcome = try writer.map { try migrateUnits(current, pending: entry.pending, units: units, writer: $0, state: &state) }
-                    ?? migrate(current, memory: &state.dryRun)
+                let outcome = try whileWriting {
+                    try writer.map { try migrateUnits(current, pending: entry.pending, units: units, writer: $0, state: &state) }
+                        ?? migrate(current, memory: &state.dryRun)
+                }
                 dumpReport.counts = outcome.counts
                 dumpReport.status = configuration.dryRun ? .planned : .completed
                 apply(outcome, to: &state)
@@ -195,8 +197,8 @@ public final class Migrator {
                 metadata["dump.strategy"] = "\(outcome.strategy)"
                 logger.info("dump finished", metadata: metadata)
             } catch {
-                // Asked to stop during the dump, its failure is the stop (a cancelled statement, say).
-                let error = stop?.reason.map { RunStopped(reason: $0) } ?? error
+                // Asked to stop during the dump, a cancelled statement is the stop.
+                let error = stop?.reason.flatMap { RunStopped.isStop(error) ? RunStopped(reason: $0) : nil } ?? error
                 dumpReport.status = .failed
                 dumpReport.error = String(describing: error)
                 if let context { dumpReport.counts = context.counts.uncommitted }
@@ -217,7 +219,12 @@ public final class Migrator {
         var result = finish()
         if let runID = report.runID {
             do {
-                try store.finishRun(runID, report: result, exitCode: result.status.exitCode)
+                do {
+                    try store.finishRun(runID, report: result, exitCode: result.status.exitCode)
+                } catch where stop?.reason != nil && RunStopped.isStop(error) {
+                    // A stop's cancel that reached the server late: the record is written again.
+                    try store.finishRun(runID, report: result, exitCode: result.status.exitCode)
+                }
             } catch {
                 // The dumps committed, but `status` would show the run as running, then aborted: say so, and exit non-zero.
                 logger.error("run record not updated", metadata: ["run.id": "\(runID)", "error": "\(error)"])
@@ -227,6 +234,12 @@ public final class Migrator {
             }
         }
         return result
+    }
+
+    /// Runs `body`, one dump's reading and writing, with a stop request's cancels armed.
+    private func whileWriting<T>(_ body: () throws -> T) throws -> T {
+        guard let stop else { return try body() }
+        return try stop.whileWriting(body)
     }
 
     // MARK: Planning

@@ -5,9 +5,9 @@ import Migration
 
 /// SIGTERM (systemd's stop, Kubernetes' pod deletion) and SIGINT (Ctrl-C) during a run ask it
 /// to stop (`StopRequest`): the dump in progress is rolled back, and the run ends with its
-/// report and metrics, exit 1. A second SIGINT ends the process at once; a repeated SIGTERM
-/// is ignored (systemd signals the whole group and `jobs/nightly` forwards it too; systemd's
-/// SIGKILL after `TimeoutStopSec` still ends a run that does not stop).
+/// report and metrics, exit 1. A repeated signal changes nothing (systemd signals the whole
+/// group and `jobs/nightly` forwards it too); SIGKILL, systemd's after `TimeoutStopSec`,
+/// still ends the process at once, and is safe.
 final class StopSignals {
     private var sources: [DispatchSourceSignal] = []
 
@@ -16,7 +16,6 @@ final class StopSignals {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
-                if number == SIGINT { signal(SIGINT, SIG_DFL) }
                 guard stop.reason == nil else { return }
                 logger.warning("stop requested: the dump in progress is rolled back, then the run reports and exits",
                                metadata: ["signal": "\(name)"])

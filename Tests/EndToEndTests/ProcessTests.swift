@@ -165,6 +165,61 @@ struct ProcessTests {
         }
     }
 
+    /// A stop that comes while the run sets up (here waiting on a lock another session holds
+    /// on the history) cancels nothing: the run goes on to its first dump and stops there, its
+    /// record finished (a cancel there ended the run as a database error, exit 2, and left its
+    /// record `running`).
+    @Test func aStopDuringSetUpCancelsNothingAndStopsBeforeTheFirstDump() throws {
+        let db = try TestDatabase.create(label: "sigtermsetup")
+        defer { db.drop() }
+        try Tool(db: db).prepare(products: try fixtureProducts())
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        holder.arguments = ["psql", "-X", "-q", "-d", db.name]
+        holder.standardOutput = FileHandle.nullDevice
+        let input = Pipe()
+        holder.standardInput = input
+        try holder.run()
+        defer { kill(holder.processIdentifier, SIGKILL); holder.waitUntilExit() }
+        input.fileHandleForWriting.write(Data("BEGIN;\nLOCK TABLE product_migration_history IN ACCESS EXCLUSIVE MODE;\n".utf8))
+        func count(_ sql: String) throws -> String { try db.psql(sql).trimmingCharacters(in: .whitespacesAndNewlines) }
+        var locked = false
+        for _ in 0..<600 where !locked {
+            locked = try count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'") != "0"
+            if !locked { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        try #require(locked)
+        let report = try Package.temporaryDirectory("sigtermsetup").appendingPathComponent("report.json").path
+        let run = Process()
+        run.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        run.arguments = ["--default-signal=TERM,INT", Package.executable, "nightly", "--dumps", fixtureDumps.path,
+                         "--database-url", db.url, "--json-report-file", report]
+        run.standardOutput = FileHandle.nullDevice
+        run.standardError = FileHandle.nullDevice
+        try run.run()
+        defer { if run.isRunning { kill(run.processIdentifier, SIGKILL) }; run.waitUntilExit() }
+        // Its record written, the run reads the watermarks next, and waits on the lock.
+        var started = false
+        for _ in 0..<600 where !started {
+            started = try count("SELECT count(*) FROM migrate_run WHERE status = 'running'") != "0"
+            if !started { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        try #require(started, "the run started")
+        Thread.sleep(forTimeInterval: 1)
+        try #require(run.isRunning, "the run waits on the history's lock")
+        kill(run.processIdentifier, SIGTERM)
+        Thread.sleep(forTimeInterval: 1)
+        #expect(run.isRunning, "its set-up statement was not cancelled")
+        kill(holder.processIdentifier, SIGKILL)  // its transaction rolled back, the lock released
+        try #require(Self.exits(run, within: 30))
+        #expect(run.terminationStatus == 1)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any])
+        #expect((json["message"] as? String ?? "").contains("stopped by SIGTERM before"), "\(json)")
+        #expect(json.dumps.allSatisfy { $0["status"] as? String == "planned" })
+        #expect(try count("SELECT count(*) FROM migrate_run WHERE status = 'running'") == "0")
+        #expect(try count("SELECT count(*) FROM telemetry") == "0")
+    }
+
     /// jobs/nightly passes a SIGTERM it gets on to the tool (as PID 1 of a pod it would get
     /// none otherwise) and still prints the exit code and the report's path.
     @Test func theWrapperPassesSigtermOn() throws {
@@ -213,7 +268,7 @@ struct ProcessTests {
             guard holding else { return }
             holding = false
             try? input.fileHandleForWriting.close()
-            holder.terminate()
+            kill(holder.processIdentifier, SIGKILL)  // it inherits this test process's ignored SIGTERM
             holder.waitUntilExit()
         }
         defer { release() }
@@ -222,6 +277,16 @@ struct ProcessTests {
             INSERT INTO telemetry (product_imei, field, time, value) VALUES ('\(imei)', 'voltage', '1970-01-01 00:33:20', 2);
 
             """.utf8))
+        // The row is inserted before the run starts (else the session would wait on the run).
+        var inserted = false
+        for _ in 0..<600 where !inserted {
+            inserted = try db.psql("""
+                SELECT count(*) FROM pg_stat_activity
+                WHERE datname = current_database() AND state = 'idle in transaction'
+                """).trimmingCharacters(in: .whitespacesAndNewlines) != "0"
+            if !inserted { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        try #require(inserted, "the other session holds its row")
         let (executable, args) = try arguments(dumps, db)
         let run = Process()
         run.executableURL = URL(fileURLWithPath: executable)
@@ -230,18 +295,17 @@ struct ProcessTests {
         run.standardError = FileHandle.nullDevice
         try run.run()
         defer { if run.isRunning { kill(run.processIdentifier, SIGKILL) }; run.waitUntilExit() }
-        var waiting = false
-        for _ in 0..<600 where !waiting {
-            waiting = try db.psql("""
-                SELECT count(*) FROM pg_stat_activity
-                WHERE application_name LIKE 'telemetry-migrate%' AND wait_event_type = 'Lock'
-                """).trimmingCharacters(in: .whitespacesAndNewlines) != "0"
-            if !waiting { Thread.sleep(forTimeInterval: 0.05) }
-        }
-        try #require(waiting, "the second dump waits on the open transaction")
         // The first dump committed (a unit with none of the second dump's products may have
-        // completed that one too).
-        #expect(try db.psql("SELECT bool_or(name = '20240101_a.lp.gz') FROM migrate_dump").hasPrefix("t"))
+        // completed that one too); the second then waits on the open transaction (on Citus, in
+        // a worker node's backend, so the coordinator shows no lock wait).
+        var committed = false
+        for _ in 0..<600 where !committed {
+            committed = try db.psql("SELECT coalesce(bool_or(name = '20240101_a.lp.gz'), false) FROM migrate_dump").hasPrefix("t")
+            if !committed { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        try #require(committed, "the first dump committed")
+        Thread.sleep(forTimeInterval: 1)
+        try #require(run.isRunning, "the second dump waits on the open transaction")
         #expect(try db.psql("SELECT count(*) FROM telemetry").trimmingCharacters(in: .whitespacesAndNewlines) == "1")
         try body(run, dumps, db)
         if run.isRunning { kill(run.processIdentifier, SIGKILL) }

@@ -122,16 +122,17 @@ job_common_args() {
 job_run() {
     local caller=$1
     shift
-    local status=0
+    local status=0 child=""
+    trap '[ -n "$child" ] && kill -TERM "$child" 2>/dev/null' TERM INT
     "$JOB_TOOL" "$@" &
-    local child=$!
-    # shellcheck disable=SC2064
-    trap "kill -TERM $child 2>/dev/null" TERM INT
-    # A trapped signal interrupts `wait`: wait again until the tool has exited.
+    child=$!
+    # A trapped signal interrupts `wait` (status > 128): wait again for the tool's own status
+    # (bash keeps it for a child already reaped, also one a signal ended).
     while :; do
         wait "$child"
         status=$?
-        kill -0 "$child" 2>/dev/null || break
+        [ "$status" -gt 128 ] || break
+        kill -0 "$child" 2>/dev/null || { wait "$child"; status=$?; break; }
     done
     trap - TERM INT
     if [ -n "${JOB_REPORT:-}" ]; then

@@ -209,7 +209,7 @@ struct MigrationStore {
         guard !rows.isEmpty else { return }
         _ = try connection.copyIn("COPY migrate_dry_inserted (product_imei, field, time) FROM STDIN (FORMAT binary)") { writer in
             for row in rows {
-                writer.startRow(columnCount: 3)
+                try writer.startRow(columnCount: 3)
                 writer.write(row.imei)
                 writer.write(row.field)
                 writer.writeTimestamp(micros: row.time)
@@ -279,7 +279,7 @@ struct MigrationStore {
         guard !advances.isEmpty else { return }
         _ = try connection.copyIn("COPY migrate_advance (product_imei, time, has_row) FROM STDIN (FORMAT binary)") { writer in
             for advance in advances {
-                writer.startRow(columnCount: 3)
+                try writer.startRow(columnCount: 3)
                 writer.write(advance.imei)
                 writer.writeTimestamp(micros: advance.time)
                 writer.write(advance.hasRow)
@@ -420,8 +420,8 @@ func arrayLiteral(_ elements: [String]) -> String {
 
 extension BinaryCopyWriter {
     /// One `telemetry` row.
-    mutating func appendTelemetry(imei: String, field: String, time: Int64, value: Double?, text: String?) {
-        startRow(columnCount: 5)
+    mutating func appendTelemetry(imei: String, field: String, time: Int64, value: Double?, text: String?) throws {
+        try startRow(columnCount: 5)
         write(imei)
         write(field)
         writeTimestamp(micros: time)
@@ -433,8 +433,8 @@ extension BinaryCopyWriter {
     /// candidate of a (product_imei, field, time) wins. With `present`, a row of the refusal
     /// probe's stage, which has that column more (`RefusedLines`).
     mutating func appendStaged(sequence: Int64, imei: String, field: String, time: Int64, value: Double?, text: String?,
-                               present: Bool? = nil) {
-        startRow(columnCount: present == nil ? 6 : 7)
+                               present: Bool? = nil) throws {
+        try startRow(columnCount: present == nil ? 6 : 7)
         write(sequence)
         write(imei)
         write(field)

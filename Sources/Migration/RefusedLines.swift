@@ -277,7 +277,7 @@ struct RefusedLines {
         try refusal(in: "migrate_probe_rows_\(depth)") {
             _ = try connection.copyIn("COPY migrate_probe_rows (seq, product_imei, field, time, value, value_text, present) FROM STDIN (FORMAT binary)") { writer in
                 for position in positions {
-                    writer.appendStaged(sequence: Int64(position), rows[position], present: remembered(rows[position]))
+                    try writer.appendStaged(sequence: Int64(position), rows[position], present: remembered(rows[position]))
                 }
             }
         }

@@ -27,6 +27,22 @@ struct ReadingAborted: Error, CustomStringConvertible {
     var description: String { "the dump's reading failed" }
 }
 
+/// Every pending unit's connection broke during a dump: the reading stops, since no unit is
+/// left to take the rest (each unit's own error is the dump's).
+private struct EveryUnitLost: Error {}
+
+/// The units whose connection broke during the current dump, marked on their own threads and
+/// read by the reading thread.
+private final class LostUnits: @unchecked Sendable {
+    // @unchecked Sendable: `units` is only touched with `lock` held.
+    private let lock = NSLock()
+    private var units: Set<Int> = []
+
+    func insert(_ unit: Int) { lock.withLock { _ = units.insert(unit) } }
+    func removeAll() { lock.withLock { units.removeAll() } }
+    func contain(every pending: [Int]) -> Bool { lock.withLock { pending.allSatisfy(units.contains) } }
+}
+
 /// Reads a dump again for one unit's candidates, on the unit's thread (its own file handle
 /// and context: nothing shared with the reading thread), counting and reporting nothing.
 typealias UnitRereading = ((Candidate) throws -> Void) throws -> Void
@@ -75,6 +91,7 @@ final class UnitDumpWriter {
     let units: [RunUnit]
     let configuration: RunConfiguration
     private let writers: UnitWriters<RoutedMessage, DumpWrite>
+    private let lost = LostUnits()
     /// Candidates per message: large enough that queue hand-offs cost little per point.
     static let batchSize = 2048
 
@@ -98,10 +115,12 @@ final class UnitDumpWriter {
 
     /// Reads the dump once (`read` drives a `Candidates`' forEach or again) and writes each
     /// pending unit's candidates with `strategy`. Throws only when the reading failed; then
-    /// every unit rolled back.
+    /// every unit rolled back. Once every pending unit's connection broke, the reading stops
+    /// there (the dump's counts are what was read), and each unit's result is its error.
     func write(_ dump: DumpContext, pending: [Int], strategy: WriteStrategy,
                read: ((Candidate) throws -> Void) throws -> Void,
                rereading: (Int) -> UnitRereading) throws -> [Int: UnitResult] {
+        lost.removeAll()
         for index in pending { start(index, dump: dump, strategy: strategy, rereading: rereading(index)) }
         var batches = [[Candidate]](repeating: [], count: units.count)
         do {
@@ -112,8 +131,11 @@ final class UnitDumpWriter {
                     writers.queue(unit).push(.candidates(batches[unit]))
                     batches[unit] = []
                     batches[unit].reserveCapacity(Self.batchSize)
+                    if lost.contain(every: pending) { throw EveryUnitLost() }
                 }
             }
+        } catch is EveryUnitLost {
+            // Their queues are dropped: what follows is discarded, and `wait` gives their errors.
         } catch {
             for index in pending { writers.queue(index).push(.abort) }
             for index in pending { _ = writers.wait(index) }
@@ -145,9 +167,11 @@ final class UnitDumpWriter {
         let entry = dump.entry
         let name = dump.dump.name
         let runID = dump.runID
+        let lost = self.lost
         writers.start(index) { connection, queue in
             let store = MigrationStore(connection: connection, unit: unit.name)
             let source = RoutedCandidates(products: products, queue: queue, rereading: rereading)
+            defer { if !connection.isHealthy { lost.insert(index) } }
             return try connection.transaction {
                 let written = try strategy.write(source, store: store, configuration: configuration)
                 try store.advanceWatermarks(written.tally.advances(products: products, watermarks: watermarks),

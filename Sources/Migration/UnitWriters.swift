@@ -171,7 +171,7 @@ extension BoundedQueue {
         _ = try connection.copyIn(sql) { writer in
             while true {
                 switch pop() {
-                case .rows(let bytes): writer.append(encoded: bytes)
+                case .rows(let bytes): try writer.append(encoded: bytes)
                 case .finish(let value): finish = value; return
                 }
             }

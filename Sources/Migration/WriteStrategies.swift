@@ -15,7 +15,7 @@ struct StagedWrite {
         try store.stage { writer in
             try candidates.forEach { candidate in
                 sequence += 1
-                writer.appendStaged(sequence: sequence, candidate)
+                try writer.appendStaged(sequence: sequence, candidate)
                 tally.add(product: candidate.product, field: candidate.point.field, time: candidate.time, inserted: false)
             }
         }
@@ -44,7 +44,7 @@ struct DirectWrite {
                         if atWatermark.count < atWatermarkBuffer { atWatermark.append(candidate) } else { overflow = true }
                         tally.add(product: candidate.product, field: candidate.point.field, time: candidate.time, inserted: false)
                     } else {
-                        writer.appendTelemetry(candidate)
+                        try writer.appendTelemetry(candidate)
                         tally.add(product: candidate.product, field: candidate.point.field, time: candidate.time, inserted: true)
                     }
                 }
@@ -57,14 +57,14 @@ struct DirectWrite {
         let direct = tally.totalInserted
         var staged: Int64 = 0
         try store.stage { writer in
-            func append(_ candidate: Candidate) {
+            func append(_ candidate: Candidate) throws {
                 staged += 1
-                writer.appendStaged(sequence: staged, candidate)
+                try writer.appendStaged(sequence: staged, candidate)
             }
             if overflow {
-                try candidates.again { candidate in if candidate.time == candidate.watermark { append(candidate) } }
+                try candidates.again { candidate in if candidate.time == candidate.watermark { try append(candidate) } }
             } else {
-                atWatermark.forEach(append)
+                try atWatermark.forEach(append)
             }
         }
         let (distinct, fromStage) = try store.insertStaged(dryRun: false)
@@ -113,9 +113,9 @@ struct CountedWrite {
                 }
                 if lookedUp {
                     staged += 1
-                    writer.appendStaged(sequence: staged, candidate)
+                    try writer.appendStaged(sequence: staged, candidate)
                 } else if store.probesRefusals {
-                    writer.appendStaged(sequence: inserted ? 0 : -1, candidate)  // numbered as `probeStaged` reads them
+                    try writer.appendStaged(sequence: inserted ? 0 : -1, candidate)  // numbered as `probeStaged` reads them
                 }
                 tally.add(product: product, fieldOrdinal: ordinal, time: time, inserted: inserted)
             }
@@ -143,15 +143,15 @@ extension ProductTally {
 
 extension BinaryCopyWriter {
     /// A candidate as one `telemetry` row.
-    mutating func appendTelemetry(_ candidate: Candidate) {
+    mutating func appendTelemetry(_ candidate: Candidate) throws {
         let (value, text) = candidate.point.value.columns
-        appendTelemetry(imei: candidate.point.imei, field: candidate.point.field, time: candidate.time, value: value, text: text)
+        try appendTelemetry(imei: candidate.point.imei, field: candidate.point.field, time: candidate.time, value: value, text: text)
     }
 
     /// A candidate as one stage row (with `present`, one of the refusal probe's stage).
-    mutating func appendStaged(sequence: Int64, _ candidate: Candidate, present: Bool? = nil) {
+    mutating func appendStaged(sequence: Int64, _ candidate: Candidate, present: Bool? = nil) throws {
         let (value, text) = candidate.point.value.columns
-        appendStaged(sequence: sequence, imei: candidate.point.imei, field: candidate.point.field, time: candidate.time,
+        try appendStaged(sequence: sequence, imei: candidate.point.imei, field: candidate.point.field, time: candidate.time,
                      value: value, text: text, present: present)
     }
 }

@@ -3,8 +3,9 @@
 /// Each row: `startRow(columnCount:)`, then exactly that many `write` calls in column order,
 /// each with the column's exact type (int8 for bigint, float8 for double precision, ...).
 /// Invariant: the buffer holds at most one row beyond `flushThreshold` bytes.
-/// A failed send is remembered and reported by `copyIn` after the body returns; the writes
-/// after it are dropped.
+/// A failed send (the connection lost) is remembered, and the next `startRow` or
+/// `append(encoded:)` throws, so that the body stops at once (not after reading the rest of
+/// its input into a dead socket); `copyIn` reports the connection's error instead.
 public struct BinaryCopyWriter {
     /// Flush once the buffer holds this many bytes.
     static let flushThreshold = 256 * 1024
@@ -37,15 +38,22 @@ public struct BinaryCopyWriter {
         flush()
     }
 
-    /// Appends whole rows encoded by an `init(encodingRowsInto:)` writer.
-    public mutating func append(encoded rows: [UInt8]) {
+    /// Appends whole rows encoded by an `init(encodingRowsInto:)` writer. Throws once a
+    /// send failed.
+    public mutating func append(encoded rows: [UInt8]) throws {
         flush()
-        guard !rows.isEmpty, sink.failure == nil else { return }
-        sink.failure = rows.withUnsafeBufferPointer { sink.send(UnsafeRawBufferPointer($0)) }
+        if !rows.isEmpty, sink.failure == nil {
+            sink.failure = rows.withUnsafeBufferPointer { sink.send(UnsafeRawBufferPointer($0)) }
+        }
+        if sink.failure != nil { throw CopySendFailed() }
     }
 
-    public mutating func startRow(columnCount: Int16) {
-        if buffer.count >= Self.flushThreshold { flush() }
+    /// Starts a row of `columnCount` values. Throws once a send failed.
+    public mutating func startRow(columnCount: Int16) throws {
+        if buffer.count >= Self.flushThreshold {
+            flush()
+            if sink.failure != nil { throw CopySendFailed() }
+        }
         append(columnCount)
         rowCount += 1
     }
@@ -118,6 +126,9 @@ public struct BinaryCopyWriter {
         withUnsafeBytes(of: value.bigEndian) { buffer.append(contentsOf: $0.assumingMemoryBound(to: UInt8.self)) }
     }
 }
+
+/// A send of a `BinaryCopyWriter` failed: `copyIn` throws the connection's error instead.
+struct CopySendFailed: Error {}
 
 /// Where a `BinaryCopyWriter` sends its bytes (`PQputCopyData` in `copyIn`).
 final class CopySink {

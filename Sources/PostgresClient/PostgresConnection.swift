@@ -181,7 +181,8 @@ public final class PostgresConnection {
     /// Runs `COPY ... FROM STDIN (FORMAT binary)`: writes the binary header, hands a writer to
     /// `body`, writes the trailer and ends the copy; returns the number of rows copied.
     /// When `body` throws, the copy is aborted (`PQputCopyEnd` with an error, so the server
-    /// discards it) and the error is rethrown. The writer flushes every ~256 KiB; the
+    /// discards it) and the error is rethrown; when a send failed (the writer then throws), the
+    /// connection's error is thrown. The writer flushes every ~256 KiB; the
     /// connection blocks while the server is behind (backpressure).
     /// Column types must match the table's exactly (int8 into bigint, float8 into double precision, ...).
     public func copyIn(_ sql: String, _ body: (inout BinaryCopyWriter) throws -> Void) throws -> Int {
@@ -194,12 +195,14 @@ public final class PostgresConnection {
         var writer = BinaryCopyWriter(sink: sink)
         do {
             try body(&writer)
+            writer.finish()
         } catch {
             _ = PQputCopyEnd(connection, "COPY aborted by the client")
-            _ = drainResults(connection, kind: .copy)
+            let outcome = drainResults(connection, kind: .copy)
+            // A send failed: the connection's own error says why.
+            if let failure = sink.failure { throw outcome.error ?? failedCall(failure, kind: .copy) }
             throw error
         }
-        writer.finish()
         if let failure = sink.failure {
             _ = PQputCopyEnd(connection, "COPY aborted by the client")
             throw drainResults(connection, kind: .copy).error ?? failedCall(failure, kind: .copy)

@@ -360,6 +360,51 @@ struct ProcessTests {
         #expect(received.hasPrefix("file,line,column,reason,raw\n") && received.split(separator: "\n").count > 1, "\(received)")
     }
 
+    /// A connection lost while a dump is copied (PostgreSQL restarted, the backend
+    /// terminated) fails the dump at once: the rest of the dump is not read into a dead
+    /// socket first. With `--workers 2` both units' connections are lost, and the reading
+    /// stops too. The report says what was read before the failure.
+    @Test(arguments: [1, 2])
+    func aLostConnectionFailsTheDumpWithoutReadingTheRest(workers: Int) throws {
+        let products = (0..<2000).map { String(860_000_000_000_000 + $0) }
+        let instants = 300
+        let dumps = try Package.temporaryDirectory("lostcopy")
+        try DumpWriter.write(products.flatMap { imei in
+            (1...instants).map { i in
+                DumpLine.point(imei: imei, field: "voltage", value: .number(Double(i)), timeNanos: Int64(i) * 1_000_000_000)
+            }
+        }, to: dumps.appendingPathComponent("20240101_a.lp.gz"))
+        let db = try TestDatabase.create(label: "lostcopy")
+        defer { db.drop() }
+        try Tool(db: db).prepare(products: products)
+        let report = try Package.temporaryDirectory("lostcopy-report").appendingPathComponent("report.json").path
+        let run = Process()
+        run.executableURL = URL(fileURLWithPath: Package.executable)
+        run.arguments = ["nightly", "--dumps", dumps.path, "--database-url", db.url, "--workers", "\(workers)",
+                         "--json-report-file", report]
+        run.standardOutput = FileHandle.nullDevice
+        run.standardError = FileHandle.nullDevice
+        try run.run()
+        defer { if run.isRunning { kill(run.processIdentifier, SIGKILL) }; run.waitUntilExit() }
+        let copying = """
+            SELECT count(*) FROM pg_stat_activity
+            WHERE datname = current_database() AND state = 'active' AND query LIKE 'COPY telemetry %'
+            """
+        try #require(try db.becomes("(\(copying)) = \(workers)"), "the run copies into telemetry")
+        _ = try db.psql("""
+            SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+            WHERE datname = current_database() AND application_name LIKE 'telemetry-migrate%'
+            """)
+        try #require(Self.exits(run, within: 60))
+        #expect(run.terminationStatus == 1)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any])
+        let dump = try #require(json.dumps.first)
+        #expect(dump["status"] as? String == "failed", "\(json)")
+        let read = dump["read"] as? Int ?? -1
+        #expect(read >= 0 && read < products.count * instants, "read \(read) of \(products.count * instants) before it failed")
+        #expect((dump["error"] as? String ?? "").contains("lost"), "\(dump["error"] ?? "")")
+    }
+
     /// A `--workers` run whose further connection is refused says why (not "ExitCode(rawValue:
     /// 2)") and leaves no run record `running`.
     @Test func aRefusedWorkerConnectionIsReported() throws {

@@ -107,7 +107,7 @@ struct RefusedLinesTests {
         var directCopy: PostgresError?
         do {
             _ = try connection.copyIn("COPY telemetry (product_imei, field, time, value, value_text) FROM STDIN (FORMAT binary)") {
-                $0.appendTelemetry(candidates[0])
+                try $0.appendTelemetry(candidates[0])
             }
         } catch let error as PostgresError { directCopy = error }
         #expect(directCopy?.refusesData == true, "the binary copy into a real column is refused: \(String(describing: directCopy))")

@@ -29,12 +29,12 @@ struct UnitWritersTests {
         }
         for k in 0..<(3 * perUnit) {
             let unit = k % 3
-            encoders[unit].startRow(columnCount: 3)
+            try encoders[unit].startRow(columnCount: 3)
             encoders[unit].write(Int64(k))
             encoders[unit].write(int32: Int32(unit))
             encoders[unit].write("row \(k) of a unit, long enough to fill buffers")
         }
-        encoders[1].startRow(columnCount: 3)
+        try encoders[1].startRow(columnCount: 3)
         encoders[1].write(Int64(1))
         encoders[1].write(int32: 1)
         encoders[1].write("a repeated key")
@@ -57,7 +57,7 @@ struct UnitWritersTests {
             }
         }
         var again = BinaryCopyWriter(encodingRowsInto: { writers.queue(1).push(.rows($0)) })
-        again.startRow(columnCount: 3)
+        try again.startRow(columnCount: 3)
         again.write(Int64(1))
         again.write(int32: 1)
         again.write("k 1")

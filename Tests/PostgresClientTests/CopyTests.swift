@@ -35,7 +35,7 @@ struct CopyTests {
             try db.executeScript(Self.createTable)
             let copied = try db.copyIn("COPY sample (n, t, i, s, d, b, ts) FROM STDIN (FORMAT binary)") { writer in
                 for (n, sample) in Self.samples.enumerated() {
-                    writer.startRow(columnCount: 7)
+                    try writer.startRow(columnCount: 7)
                     writer.write(Int64(n))
                     writer.write(sample.text)
                     writer.write(sample.int)
@@ -77,7 +77,7 @@ struct CopyTests {
             let rowCount = 30_000  // ~4 MB: many flushes of the 256 KiB buffer
             let copied = try db.copyIn("COPY big FROM STDIN (FORMAT binary)") { writer in
                 for n in 0..<rowCount {
-                    writer.startRow(columnCount: 2)
+                    try writer.startRow(columnCount: 2)
                     writer.write(Int64(n))
                     writer.write(padding)
                 }
@@ -98,7 +98,7 @@ struct CopyTests {
             #expect(throws: Stop.self) {
                 _ = try db.copyIn("COPY big FROM STDIN (FORMAT binary)") { writer in
                     for n in 0..<100_000 {  // more than one flush has reached the server
-                        writer.startRow(columnCount: 1)
+                        try writer.startRow(columnCount: 1)
                         writer.write(Int64(n))
                     }
                     throw Stop()
@@ -115,7 +115,7 @@ struct CopyTests {
             let duplicate = postgresError {
                 _ = try db.copyIn("COPY k FROM STDIN (FORMAT binary)") { writer in
                     for id: Int64 in [1, 2, 1] {
-                        writer.startRow(columnCount: 1)
+                        try writer.startRow(columnCount: 1)
                         writer.write(id)
                     }
                 }
@@ -125,7 +125,7 @@ struct CopyTests {
 
             let wrongType = postgresError {  // int4 into an int8 column: binary COPY checks sizes
                 _ = try db.copyIn("COPY k FROM STDIN (FORMAT binary)") { writer in
-                    writer.startRow(columnCount: 1)
+                    try writer.startRow(columnCount: 1)
                     writer.write(int32: 5)
                 }
             }
@@ -152,7 +152,7 @@ struct CopyTests {
                 postgresError {
                     _ = try db.copyIn("COPY c FROM STDIN (FORMAT binary)") { writer in
                         for (id, v) in rows {
-                            writer.startRow(columnCount: 2)
+                            try writer.startRow(columnCount: 2)
                             writer.write(id)
                             writer.write(v)
                         }
@@ -181,7 +181,7 @@ struct CopyTests {
                                 WHERE pg_sleep(CASE WHEN EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1) THEN 0.01 ELSE 0 END) IS NULL
                                 """, [.int(Int64(pid))])
                         }
-                        writer.startRow(columnCount: 2)
+                        try writer.startRow(columnCount: 2)
                         writer.write(Int64(n))
                         writer.write("some padding to fill the buffer")
                     }
@@ -200,7 +200,7 @@ struct CopyTests {
             #expect(throws: Abort.self) {
                 try db.transaction {
                     let copied = try db.copyIn("COPY k FROM STDIN (FORMAT binary)") { writer in
-                        writer.startRow(columnCount: 1)
+                        try writer.startRow(columnCount: 1)
                         writer.write(Int64(1))
                     }
                     #expect(copied == 1)

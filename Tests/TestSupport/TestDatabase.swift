@@ -42,6 +42,17 @@ public struct TestDatabase: Sendable {
         try TestDatabase.psql(database: name, sql)
     }
 
+    /// Whether the boolean `condition` (an SQL expression) turns true within `seconds`,
+    /// asked every 50 ms.
+    public func becomes(_ condition: String, within seconds: Double = 30) throws -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while true {
+            if try psql("SELECT \(condition)").hasPrefix("t") { return true }
+            guard Date() < deadline else { return false }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+    }
+
     @discardableResult
     static func psql(database: String, _ sql: String) throws -> String {
         let result = run("/usr/bin/env", ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-d", database, "-c", sql])

@@ -26,20 +26,21 @@ struct DatabaseOptions: ParsableArguments {
     /// Connects, or prints why not (password removed) and exits with 2: an unreachable or
     /// misconfigured database is a configuration error (DESIGN.md).
     func connect(applicationName: String) throws -> PostgresConnection {
-        do {
-            return try PostgresConnection(url: connectionString, applicationName: applicationName)
-        } catch let error as PostgresError {
-            throw fail("telemetry-migrate: \(error)\n  database: \(target)", code: .usage)
-        }
+        try open(applicationName) { fail("telemetry-migrate: \($0)\n  database: \(target)", code: .usage) }
     }
 
     /// Connects, or throws why not naming the target (password removed), for a run to report:
     /// a `--workers` run's further connections.
     func connectForRun(applicationName: String) throws -> PostgresConnection {
+        try open(applicationName) { UsageError("another connection for --workers: \($0) (database: \(target))") }
+    }
+
+    /// Connects; a connection error becomes what `failure` makes of it.
+    private func open(_ applicationName: String, failure: (PostgresError) -> Error) throws -> PostgresConnection {
         do {
             return try PostgresConnection(url: connectionString, applicationName: applicationName)
         } catch let error as PostgresError {
-            throw UsageError("another connection for --workers: \(error) (database: \(target))")
+            throw failure(error)
         }
     }
 }

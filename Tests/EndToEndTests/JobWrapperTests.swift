@@ -66,31 +66,11 @@ struct OperationsWrapperTests {
             var hash: UInt64 = 0xcbf2_9ce4_8422_2325
             for byte in "telemetry-migrate/all".utf8 { hash ^= UInt64(byte); hash = hash &* 0x100_0000_01b3 }
             let key = Int64(bitPattern: hash)
-            let holder = Process()
-            holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            holder.arguments = ["psql", "-X", "-q", "-d", db.name]
-            var environment = ProcessInfo.processInfo.environment
-            environment["PGAPPNAME"] = "ops-test-lock-holder"
-            holder.environment = environment
-            let input = Pipe()
-            holder.standardInput = input
-            holder.standardOutput = FileHandle.nullDevice
-            try holder.run()
-            defer {
-                try? input.fileHandleForWriting.close()
-                holder.waitUntilExit()
-            }
-            input.fileHandleForWriting.write(Data("SELECT pg_advisory_lock(\(key));\n".utf8))
-            var held = false
-            for _ in 0..<200 where !held {
-                held = try db.psql("""
-                    SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
-                      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-                    """)
-                    .trimmingCharacters(in: .whitespacesAndNewlines) == "1"
-                if !held { usleep(50_000) }
-            }
-            try #require(held, "the psql session took the lock")
+            let holder = try HeldSession(on: db, script: "SELECT pg_advisory_lock(\(key));", holding: """
+                EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
+                          AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))
+                """, applicationName: "ops-test-lock-holder")
+            defer { holder.end() }
 
             let job = try JobEnvironment(db: db)
             let result = job.run("nightly")
@@ -221,22 +201,13 @@ struct OperationsWrapperTests {
     @Test("A report or metrics file that is not a regular file (a FIFO, /dev/null) is written into, never replaced")
     func reportIntoAFIFO() throws {
         try withPreparedDatabase("opsfifo") { db, _ in
-            let fifo = try Package.temporaryDirectory("fifo").appendingPathComponent("report.fifo").path
-            #expect(mkfifo(fifo, 0o600) == 0)
-            let reader = Process()
-            reader.executableURL = URL(fileURLWithPath: "/bin/cat")
-            reader.arguments = [fifo]
-            let out = Pipe()
-            reader.standardOutput = out
-            try reader.run()
+            let fifo = try FIFOReader(path: try Package.temporaryDirectory("fifo").appendingPathComponent("report.fifo").path)
             let result = Tool(db: db).run(["nightly", "--dumps", Package.fixtures.appendingPathComponent("dumps").path,
-                                          "--report", "json", "--report-file", fifo])
-            let received = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            reader.waitUntilExit()
+                                          "--report", "json", "--report-file", fifo.path])
+            #expect(fifo.isStillAFIFO, "still a FIFO")
+            let received = fifo.received()
             #expect(result.status == 0, "\(result.stderr)")
             #expect(received.contains("\"mode\": \"nightly\""))
-            var info = stat()
-            #expect(stat(fifo, &info) == 0 && (info.st_mode & S_IFMT) == S_IFIFO, "still a FIFO")
         }
     }
 }

@@ -66,13 +66,8 @@ func killRounds(kills: Int, duration: Double, seed: UInt64, db: TestDatabase, st
 /// does after they died, asynchronously: until then their run locks are held, and a run
 /// started at that moment rightly exits 3 (docs/operations.md, "Lock held").
 func waitForKilledSessions(_ db: TestDatabase) throws {
-    let deadline = Date().addingTimeInterval(30)
-    while Date() < deadline {
-        let held = try db.psql("""
-            SELECT count(*) FROM pg_locks
-            WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-            """)
-        if held.trimmingCharacters(in: .whitespacesAndNewlines) == "0" { return }
-        Thread.sleep(forTimeInterval: 0.05)
-    }
+    _ = try db.becomes("""
+        NOT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory'
+                      AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))
+        """)
 }

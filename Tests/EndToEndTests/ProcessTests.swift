@@ -173,22 +173,10 @@ struct ProcessTests {
         let db = try TestDatabase.create(label: "sigtermsetup")
         defer { db.drop() }
         try Tool(db: db).prepare(products: try fixtureProducts())
-        let holder = Process()
-        holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        holder.arguments = ["psql", "-X", "-q", "-d", db.name]
-        holder.standardOutput = FileHandle.nullDevice
-        let input = Pipe()
-        holder.standardInput = input
-        try holder.run()
-        defer { kill(holder.processIdentifier, SIGKILL); holder.waitUntilExit() }
-        input.fileHandleForWriting.write(Data("BEGIN;\nLOCK TABLE product_migration_history IN ACCESS EXCLUSIVE MODE;\n".utf8))
+        let holder = try HeldSession(on: db, script: "BEGIN; LOCK TABLE product_migration_history IN ACCESS EXCLUSIVE MODE;",
+                                     holding: HeldSession.idleInTransaction)
+        defer { holder.end() }
         func count(_ sql: String) throws -> String { try db.psql(sql).trimmingCharacters(in: .whitespacesAndNewlines) }
-        var locked = false
-        for _ in 0..<600 where !locked {
-            locked = try count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'") != "0"
-            if !locked { Thread.sleep(forTimeInterval: 0.05) }
-        }
-        try #require(locked)
         let report = try Package.temporaryDirectory("sigtermsetup").appendingPathComponent("report.json").path
         let run = Process()
         run.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -199,18 +187,13 @@ struct ProcessTests {
         try run.run()
         defer { if run.isRunning { kill(run.processIdentifier, SIGKILL) }; run.waitUntilExit() }
         // Its record written, the run reads the watermarks next, and waits on the lock.
-        var started = false
-        for _ in 0..<600 where !started {
-            started = try count("SELECT count(*) FROM migrate_run WHERE status = 'running'") != "0"
-            if !started { Thread.sleep(forTimeInterval: 0.05) }
-        }
-        try #require(started, "the run started")
+        try #require(try db.becomes("EXISTS (SELECT FROM migrate_run WHERE status = 'running')"), "the run started")
         Thread.sleep(forTimeInterval: 1)
         try #require(run.isRunning, "the run waits on the history's lock")
         kill(run.processIdentifier, SIGTERM)
         Thread.sleep(forTimeInterval: 1)
         #expect(run.isRunning, "its set-up statement was not cancelled")
-        kill(holder.processIdentifier, SIGKILL)  // its transaction rolled back, the lock released
+        holder.end()  // its transaction rolled back, the lock released
         try #require(Self.exits(run, within: 30))
         #expect(run.terminationStatus == 1)
         let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any])
@@ -254,39 +237,12 @@ struct ProcessTests {
         let db = try TestDatabase.create(label: label)
         defer { db.drop() }
         try Tool(db: db).prepare(products: [imei])
-        let holder = Process()
-        holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        holder.arguments = ["psql", "-X", "-q", "-d", db.name]
-        holder.standardOutput = FileHandle.nullDevice
-        let input = Pipe()
-        holder.standardInput = input
-        try holder.run()
-        var holding = true
-        // Ended by a signal too: a process that outlives its test (a wrapper's tool) may hold a
-        // copy of the pipe, and psql would wait for an end of input that never comes.
-        func release() {
-            guard holding else { return }
-            holding = false
-            try? input.fileHandleForWriting.close()
-            kill(holder.processIdentifier, SIGKILL)  // it inherits this test process's ignored SIGTERM
-            holder.waitUntilExit()
-        }
-        defer { release() }
-        input.fileHandleForWriting.write(Data("""
+        // The row is inserted before the run starts (else the session would wait on the run).
+        let holder = try HeldSession(on: db, script: """
             BEGIN;
             INSERT INTO telemetry (product_imei, field, time, value) VALUES ('\(imei)', 'voltage', '1970-01-01 00:33:20', 2);
-
-            """.utf8))
-        // The row is inserted before the run starts (else the session would wait on the run).
-        var inserted = false
-        for _ in 0..<600 where !inserted {
-            inserted = try db.psql("""
-                SELECT count(*) FROM pg_stat_activity
-                WHERE datname = current_database() AND state = 'idle in transaction'
-                """).trimmingCharacters(in: .whitespacesAndNewlines) != "0"
-            if !inserted { Thread.sleep(forTimeInterval: 0.05) }
-        }
-        try #require(inserted, "the other session holds its row")
+            """, holding: HeldSession.idleInTransaction)
+        defer { holder.end() }
         let (executable, args) = try arguments(dumps, db)
         let run = Process()
         run.executableURL = URL(fileURLWithPath: executable)
@@ -298,19 +254,14 @@ struct ProcessTests {
         // The first dump committed (a unit with none of the second dump's products may have
         // completed that one too); the second then waits on the open transaction (on Citus, in
         // a worker node's backend, so the coordinator shows no lock wait).
-        var committed = false
-        for _ in 0..<600 where !committed {
-            committed = try db.psql("SELECT coalesce(bool_or(name = '20240101_a.lp.gz'), false) FROM migrate_dump").hasPrefix("t")
-            if !committed { Thread.sleep(forTimeInterval: 0.05) }
-        }
-        try #require(committed, "the first dump committed")
+        try #require(try db.becomes("EXISTS (SELECT FROM migrate_dump WHERE name = '20240101_a.lp.gz')"), "the first dump committed")
         Thread.sleep(forTimeInterval: 1)
         try #require(run.isRunning, "the second dump waits on the open transaction")
         #expect(try db.psql("SELECT count(*) FROM telemetry").trimmingCharacters(in: .whitespacesAndNewlines) == "1")
         try body(run, dumps, db)
         if run.isRunning { kill(run.processIdentifier, SIGKILL) }
         run.waitUntilExit()
-        release()
+        holder.end()
         try after(dumps, db)
     }
 
@@ -340,23 +291,11 @@ struct ProcessTests {
         #expect(locked.status == 3, "\(locked.stderr)")
         #expect(try String(contentsOfFile: rejects, encoding: .utf8) == "the running run's rows\n")
 
-        let fifo = scratch.appendingPathComponent("rejects.fifo").path
-        #expect(mkfifo(fifo, 0o600) == 0)
-        let reader = Process()
-        reader.executableURL = URL(fileURLWithPath: "/bin/cat")
-        reader.arguments = [fifo]
-        let out = Pipe()
-        reader.standardOutput = out
-        try reader.run()
-        let result = tool.run(["nightly", "--dumps", fixtureDumps.path, "--reject-file", fifo])
-        var info = stat()
-        let stillAFIFO = stat(fifo, &info) == 0 && (info.st_mode & S_IFMT) == S_IFIFO
-        // A reader whose FIFO no writer opened would wait for ever.
-        if !stillAFIFO || result.status != 0 { kill(reader.processIdentifier, SIGKILL) }
-        let received = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        reader.waitUntilExit()
+        let fifo = try FIFOReader(path: scratch.appendingPathComponent("rejects.fifo").path)
+        let result = tool.run(["nightly", "--dumps", fixtureDumps.path, "--reject-file", fifo.path])
+        #expect(fifo.isStillAFIFO, "still a FIFO")
+        let received = fifo.received()
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(stillAFIFO, "still a FIFO")
         #expect(received.hasPrefix("file,line,column,reason,raw\n") && received.split(separator: "\n").count > 1, "\(received)")
     }
 

@@ -219,6 +219,30 @@ struct ProcessTests {
         }
     }
 
+    /// The tool sets no timeout of its own: an operator's `lock_timeout` (here through libpq's
+    /// `PGOPTIONS`, as an env file would set it) bounds a dump's wait on another session's
+    /// lock: the dump fails with PostgreSQL's reason (exit 1), the one before it stays
+    /// committed, and the next run completes. On Citus the wait is in a worker node's
+    /// backend, which a coordinator session's setting does not reach (docs/operations.md).
+    @Test(.enabled(if: TestDatabase.target != CitusCluster.targetName))
+    func anOperatorsLockTimeoutBoundsADumpsWait() throws {
+        let report = try Package.temporaryDirectory("locktimeout").appendingPathComponent("report.json").path
+        try withTheSecondDumpWaiting(label: "locktimeout", arguments: { dumps, db in
+            ("/usr/bin/env", ["PGOPTIONS=-c lock_timeout=3s", Package.executable, "nightly", "--dumps", dumps.path,
+                              "--database-url", db.url, "--workers", "1", "--json-report-file", report])
+        }) { run, _, _ in
+            try #require(Self.exits(run, within: 30), "the wait ended by the timeout")
+            #expect(run.terminationStatus == 1)
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any])
+            #expect(json.dumps.map { $0["status"] as? String } == ["completed", "failed"], "\(json)")
+            #expect((json.dumps.last?["error"] as? String)?.contains("lock timeout") == true, "\(json)")
+        } after: { dumps, db in
+            let (again, _) = try Tool(db: db).nightly(dumps)
+            #expect(again.status == 0, "\(again.stderr)")
+            #expect(try db.psql("SELECT count(*) FROM telemetry").trimmingCharacters(in: .whitespacesAndNewlines) == "2")
+        }
+    }
+
     /// Runs `arguments` (an executable and its arguments) over two dumps while another session
     /// holds an uncommitted row of the second: once the first dump is committed and the second
     /// waits on that row, `body` gets the process; then the session rolls back and `after` runs.

@@ -324,23 +324,75 @@ struct ProcessTests {
     }
 
     /// A connection lost while a dump is copied (PostgreSQL restarted, the backend
-    /// terminated) fails the dump at once: the rest of the dump is not read into a dead
-    /// socket first. With `--workers 2` both units' connections are lost, and the reading
-    /// stops too. The report says what was read before the failure.
+    /// terminated) fails the dump at its next send: the rest of the dump is not read into a
+    /// dead socket first. With `--workers 2` both units' connections are lost, and the
+    /// reading stops too. The report says what was read before the failure.
     @Test(arguments: [1, 2])
     func aLostConnectionFailsTheDumpWithoutReadingTheRest(workers: Int) throws {
-        let products = (0..<2000).map { String(860_000_000_000_000 + $0) }
-        let instants = 300
-        let dumps = try Package.temporaryDirectory("lostcopy")
+        try withACopyHeldUp(label: "lostcopy", workers: workers, holdingUp: RunUnit.shards(2), terminating: "true") { status, json, total, _ in
+            #expect(status == 1)
+            let dump = try #require(json.dumps.first)
+            #expect(dump["status"] as? String == "failed", "\(json)")
+            let read = dump["read"] as? Int ?? -1
+            #expect(read >= 0 && read < total, "read \(read) of \(total) before it failed")
+            let error = dump["error"] as? String ?? ""
+            #expect(error.contains("lost") || error.contains("terminating connection"), "\(error)")
+        }
+    }
+
+    /// Under `--workers 2`, a unit whose own connection is lost fails alone: the reading goes
+    /// on for the other unit, which commits its whole part of the dump (a reading stopped for
+    /// the lost unit would have let the other record the dump as completed with a part of its
+    /// rows). PostgreSQL only: there the held-up unit's backend is the one waiting on a lock
+    /// (on Citus the wait is in a worker node's backend).
+    @Test(.enabled(if: TestDatabase.target != CitusCluster.targetName))
+    func aUnitThatLostItsConnectionFailsAloneAndTheOtherTakesTheWholeDump() throws {
+        let units = RunUnit.shards(2)
+        try withACopyHeldUp(label: "lostunit", workers: 2, holdingUp: [units[0]],
+                            terminating: "wait_event_type = 'Lock'") { status, json, total, db in
+            #expect(status == 1)
+            let dump = try #require(json.dumps.first)
+            #expect(dump["status"] as? String == "failed" && dump["read"] as? Int == total, "\(json)")
+            #expect(try db.psql("SELECT unit || ' ' || points FROM migrate_dump").trimmingCharacters(in: .whitespacesAndNewlines)
+                    == "\(units[1].name) \(total)")
+            let products = try db.psql("SELECT DISTINCT product_imei FROM telemetry").split(separator: "\n").map(String.init)
+            let expected = Self.heldUpProducts.filter { units[1].contains(imei: $0) }
+            let same = Set(products) == Set(expected)
+            #expect(same, "\(products.count) products, the other unit's \(expected.count): every one, and only those")
+            #expect(try db.psql("SELECT count(*) FROM telemetry").trimmingCharacters(in: .whitespacesAndNewlines)
+                    == "\(expected.count * Self.heldUpInstants)")
+        }
+    }
+
+    static let heldUpProducts = (0..<2000).map { String(860_000_000_000_000 + $0) }
+    static let heldUpInstants = 300
+
+    /// Runs a nightly (`--workers N`) over one dump of `heldUpProducts` x `heldUpInstants`
+    /// points while another session holds, uncommitted, the key of one point a third of the
+    /// way into the dump in each of `holdingUp`'s units, so that their COPYs cannot get past
+    /// it; once the run's COPYs are under way, terminates the run's backends that
+    /// `terminating` (a condition on `pg_stat_activity`) selects. `body` gets the run's exit
+    /// status, its JSON report, the dump's points and the database (its session still held).
+    private func withACopyHeldUp(label: String, workers: Int, holdingUp units: [RunUnit], terminating: String,
+                                 _ body: (Int32, [String: Any], Int, TestDatabase) throws -> Void) throws {
+        let products = Self.heldUpProducts
+        let dumps = try Package.temporaryDirectory(label)
         try DumpWriter.write(products.flatMap { imei in
-            (1...instants).map { i in
+            (1...Self.heldUpInstants).map { i in
                 DumpLine.point(imei: imei, field: "voltage", value: .number(Double(i)), timeNanos: Int64(i) * 1_000_000_000)
             }
         }, to: dumps.appendingPathComponent("20240101_a.lp.gz"))
-        let db = try TestDatabase.create(label: "lostcopy")
+        let db = try TestDatabase.create(label: label)
         defer { db.drop() }
         try Tool(db: db).prepare(products: products)
-        let report = try Package.temporaryDirectory("lostcopy-report").appendingPathComponent("report.json").path
+        let held = try units.map { unit in
+            try #require(products[(products.count / 3)...].first { unit.contains(imei: $0) })
+        }
+        let holder = try HeldSession(on: db, script: "BEGIN; INSERT INTO telemetry (product_imei, field, time, value) VALUES "
+                                        + held.map { "('\($0)', 'voltage', '1970-01-01 00:02:30', 0)" }.joined(separator: ", ") + ";",
+                                     holding: HeldSession.idleInTransaction)
+        defer { holder.end() }
+        let report = dumps.appendingPathComponent("report.json").path
         let run = Process()
         run.executableURL = URL(fileURLWithPath: Package.executable)
         run.arguments = ["nightly", "--dumps", dumps.path, "--database-url", db.url, "--workers", "\(workers)",
@@ -349,23 +401,18 @@ struct ProcessTests {
         run.standardError = FileHandle.nullDevice
         try run.run()
         defer { if run.isRunning { kill(run.processIdentifier, SIGKILL) }; run.waitUntilExit() }
-        let copying = """
-            SELECT count(*) FROM pg_stat_activity
-            WHERE datname = current_database() AND state = 'active' AND query LIKE 'COPY telemetry %'
-            """
-        try #require(try db.becomes("(\(copying)) = \(workers)"), "the run copies into telemetry")
+        let copies = "datname = current_database() AND query LIKE 'COPY telemetry %' AND state = 'active'"
+        try #require(try db.becomes("""
+            (SELECT count(*) FROM pg_stat_activity WHERE \(copies)) = \(workers)
+            AND EXISTS (SELECT FROM pg_stat_activity WHERE \(copies) AND (\(terminating)))
+            """), "the run's COPYs are under way, held up")
         _ = try db.psql("""
             SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-            WHERE datname = current_database() AND application_name LIKE 'telemetry-migrate%'
+            WHERE datname = current_database() AND application_name LIKE 'telemetry-migrate%' AND (\(terminating))
             """)
         try #require(Self.exits(run, within: 60))
-        #expect(run.terminationStatus == 1)
         let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any])
-        let dump = try #require(json.dumps.first)
-        #expect(dump["status"] as? String == "failed", "\(json)")
-        let read = dump["read"] as? Int ?? -1
-        #expect(read >= 0 && read < products.count * instants, "read \(read) of \(products.count * instants) before it failed")
-        #expect((dump["error"] as? String ?? "").contains("lost"), "\(dump["error"] ?? "")")
+        try body(run.terminationStatus, json, products.count * Self.heldUpInstants, db)
     }
 
     /// A `--workers` run whose further connection is refused says why (not "ExitCode(rawValue:

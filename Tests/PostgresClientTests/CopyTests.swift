@@ -166,14 +166,18 @@ struct CopyTests {
         }
     }
 
+    /// A backend terminated during a COPY: the error says the connection was lost, and the
+    /// body stops at the first send that failed (it does not go on writing into a dead socket).
     @Test func aBackendTerminatedDuringCopySurfacesAsAnError() throws {
         try withDatabase { database, db in
             try db.executeScript("CREATE TABLE big (n int8, t text)")
             let killer = try PostgresConnection(url: database.url)
             let pid = db.backendPID
+            var rows = 0
             let error = postgresError {
                 _ = try db.copyIn("COPY big FROM STDIN (FORMAT binary)") { writer in
                     for n in 0..<200_000 {
+                        rows = n
                         if n == 1_000 {
                             _ = try killer.query("SELECT pg_terminate_backend($1::int)", [.int(Int64(pid))])
                             _ = try killer.query("""
@@ -188,6 +192,7 @@ struct CopyTests {
                 }
             }
             #expect(error?.kind == .connectionLost)
+            #expect(rows < 200_000 - 1, "the body stopped at the first failed send, at row \(rows)")
             #expect(!db.isHealthy)
             #expect(try killer.query("SELECT count(*) FROM big")[0].int64(0) == 0)
         }

@@ -3,9 +3,10 @@
 /// Each row: `startRow(columnCount:)`, then exactly that many `write` calls in column order,
 /// each with the column's exact type (int8 for bigint, float8 for double precision, ...).
 /// Invariant: the buffer holds at most one row beyond `flushThreshold` bytes.
-/// A failed send (the connection lost) is remembered, and the next `startRow` or
-/// `append(encoded:)` throws, so that the body stops at once (not after reading the rest of
-/// its input into a dead socket); `copyIn` reports the connection's error instead.
+/// A failed send (the connection lost) is remembered, and the `startRow` or
+/// `append(encoded:)` whose flush failed throws, as does every one after it, so that the
+/// body stops there (not after reading the rest of its input into a dead socket); `copyIn`
+/// reports the connection's error instead.
 public struct BinaryCopyWriter {
     /// Flush once the buffer holds this many bytes.
     static let flushThreshold = 256 * 1024

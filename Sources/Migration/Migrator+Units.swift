@@ -19,7 +19,7 @@ extension Migrator {
         guard units.count > 1, !configuration.dryRun else { return nil }
         guard let connect else { throw UsageError("a run of \(units.count) units needs a way to open connections") }
         let connections = try units.map { unit in
-            let connection = try connect()
+            let connection = try connect(unit)
             stop?.watch(connection)
             try MigrationStore(connection: connection, unit: unit.name).prepareSession(dryRun: false)
             return connection

@@ -61,8 +61,9 @@ public final class Migrator {
     let logger: Logger
     let rejects: RejectSink?
     let progress: ((RunProgress) -> Void)?
-    /// Opens another connection to the same database, for the units of `--workers N`.
-    let connect: (() throws -> PostgresConnection)?
+    /// Opens another connection to the same database for a unit of `--workers N` (named for
+    /// that unit in `pg_stat_activity`).
+    let connect: ((RunUnit) throws -> PostgresConnection)?
     /// Set when the run is asked to stop early (a signal).
     let stop: StopRequest?
 
@@ -71,7 +72,7 @@ public final class Migrator {
     /// - Parameter stop: a request to stop early; the run watches its connections with it.
     public init(configuration: RunConfiguration, connection: PostgresConnection, logger: Logger,
                 rejects: RejectSink? = nil, progress: ((RunProgress) -> Void)? = nil,
-                connect: (() throws -> PostgresConnection)? = nil, stop: StopRequest? = nil) {
+                connect: ((RunUnit) throws -> PostgresConnection)? = nil, stop: StopRequest? = nil) {
         self.connect = connect
         self.stop = stop
         self.configuration = configuration

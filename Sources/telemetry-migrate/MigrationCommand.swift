@@ -66,7 +66,7 @@ enum MigrationCommand {
             defer { signals.remove() }
             let migrator = Migrator(configuration: configuration, connection: connection, logger: logger,
                                     rejects: rejects, progress: progress.map { line in { line.update($0) } },
-                                    connect: { try database.connectForRun(applicationName: applicationName(configuration)) },
+                                    connect: { try database.connectForRun(applicationName: applicationName(configuration, unit: $0)) },
                                     stop: stop)
             result = try migrator.run()
         } catch let error as PostgresError {
@@ -121,9 +121,15 @@ enum MigrationCommand {
         return unwritten
     }
 
-    /// Shown in `pg_stat_activity`, and so in a refused run's message.
-    static func applicationName(_ configuration: RunConfiguration) -> String {
-        let host = ProcessInfo.processInfo.hostName.prefix(24)
-        return "telemetry-migrate \(configuration.mode.name) host=\(host) pid=\(ProcessInfo.processInfo.processIdentifier)"
+    /// Shown in `pg_stat_activity`, and so in a refused run's message: the command, the unit
+    /// the connection writes (one of `--workers N`, or a `--shard` process's), host and pid.
+    /// The host is shortened so that the whole fits the 63 bytes PostgreSQL keeps.
+    static func applicationName(_ configuration: RunConfiguration, unit: RunUnit? = nil) -> String {
+        let unit = (unit ?? configuration.shard).map { " \($0.name)" } ?? ""
+        let command = "telemetry-migrate \(configuration.mode.name)\(unit)"
+        let pid = " pid=\(ProcessInfo.processInfo.processIdentifier)"
+        let room = 63 - command.utf8.count - " host=".utf8.count - pid.utf8.count
+        let host = String(decoding: ProcessInfo.processInfo.hostName.utf8.prefix(max(8, min(24, room))), as: UTF8.self)
+        return "\(command) host=\(host)\(pid)"
     }
 }

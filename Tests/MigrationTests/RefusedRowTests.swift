@@ -147,7 +147,7 @@ struct RefusedRowTests {
         let sink = Collected()
         let report = try Migrator(configuration: RunConfiguration(mode: .nightly, dumps: [dump.path], workers: workers),
                                   connection: connection, logger: Logger(label: "test"), rejects: sink,
-                                  connect: { try PostgresConnection(url: db.url) }).run()
+                                  connect: { _ in try PostgresConnection(url: db.url) }).run()
         #expect(report.status == .ok, "\(report.message ?? "")")
         #expect(report.dumps[0].counts.malformed == 1 && report.dumps[0].counts.inserted == 11)
         #expect(sink.rows.map(\.line) == [7 + 6], "\(sink.rows)")
@@ -193,7 +193,7 @@ struct RefusedRowTests {
             let report = try Migrator(configuration: RunConfiguration(mode: .nightly, dryRun: dryRun, dumps: dumps.map(\.path),
                                                                       workers: split.workers),
                                       connection: connection, logger: Logger(label: "test"), rejects: sink,
-                                      connect: { try PostgresConnection(url: db.url) }).run()
+                                      connect: { _ in try PostgresConnection(url: db.url) }).run()
             return (report, sink)
         }
         let dir = try Package.temporaryDirectory("refused-present")
@@ -305,7 +305,7 @@ struct RefusedRowTests {
         let sink = Collected()
         let configuration = RunConfiguration(mode: .nightly, dumps: [dump.path], workers: workers, stagedOnly: stagedOnly)
         let report = try Migrator(configuration: configuration, connection: connection, logger: Logger(label: "test"),
-                                  rejects: sink, connect: { try PostgresConnection(url: db.url) }).run()
+                                  rejects: sink, connect: { _ in try PostgresConnection(url: db.url) }).run()
         expectIdentity(report)
         Self.expectAgreement(dry, report, sink)
         #expect(report.status == .ok, "\(report.message ?? "")")
@@ -332,7 +332,7 @@ struct RefusedRowTests {
         let nextSink = Collected()
         let next = try Migrator(configuration: RunConfiguration(mode: .nightly, dumps: [dump.path, again.path], workers: workers),
                                 connection: connection, logger: Logger(label: "test"), rejects: nextSink,
-                                connect: { try PostgresConnection(url: db.url) }).run()
+                                connect: { _ in try PostgresConnection(url: db.url) }).run()
         Self.expectAgreement(nextDry, next, nextSink)
         #expect(next.dumps[1].counts.malformed == 12 && next.dumps[1].counts.present == 12 && next.dumps[1].counts.stale == 48)
         let (backfillReport, _) = try Self.dryThenReal(RunConfiguration(
@@ -361,7 +361,7 @@ struct RefusedRowTests {
         let report = try Migrator(configuration: RunConfiguration(mode: .nightly, dumps: [dump.path], workers: 3,
                                                                   maxRejects: maxRejects),
                                   connection: connection, logger: Logger(label: "test"), rejects: Collected(),
-                                  connect: { try PostgresConnection(url: db.url) }).run()
+                                  connect: { _ in try PostgresConnection(url: db.url) }).run()
         let refused = imeis.filter { units[0].contains(imei: $0) }.count
         #expect(refused > 1, "over the limit")
         #expect(report.status == (maxRejects == nil ? .ok : .rejects), "\(report.message ?? "")")
@@ -401,7 +401,7 @@ struct RefusedRowTests {
         }, label: "refused-failed")
         let report = try Migrator(configuration: RunConfiguration(mode: .nightly, dumps: [dump.path], workers: 3),
                                   connection: connection, logger: Logger(label: "test"), rejects: Collected(),
-                                  connect: { try PostgresConnection(url: db.url) }).run()
+                                  connect: { _ in try PostgresConnection(url: db.url) }).run()
         #expect(report.status == .failed && report.dumps[0].error?.contains("unit 0 is closed") == true, "\(report.message ?? "")")
         #expect(report.dumps[0].counts.malformed == failing.count && report.dumps[0].counts.read == 24 - failing.count)
         let records = try db.psql("SELECT string_agg(unit || ' ' || points, ', ' ORDER BY unit) FROM migrate_dump")

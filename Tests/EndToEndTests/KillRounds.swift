@@ -5,18 +5,13 @@ import TestSupport
 /// Starts `telemetry-migrate nightly` over `dir` against `db` with `arguments`, its report
 /// discarded and its log written to `log` (replaced) when given, else discarded.
 func startNightly(_ dir: URL, on db: TestDatabase, _ arguments: [String] = [], log: URL? = nil) throws -> Process {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: Package.executable)
-    process.arguments = ["nightly", "--dumps", dir.path, "--database-url", db.url] + arguments
-    process.standardOutput = FileHandle.nullDevice
+    var stderr = FileHandle.nullDevice
     if let log {
         FileManager.default.createFile(atPath: log.path, contents: nil)
-        process.standardError = try FileHandle(forWritingTo: log)
-    } else {
-        process.standardError = FileHandle.nullDevice
+        stderr = try FileHandle(forWritingTo: log)
     }
-    try process.run()
-    return process
+    return try startProcess(Package.executable, ["nightly", "--dumps", dir.path, "--database-url", db.url] + arguments,
+                            stderr: stderr)
 }
 
 /// The last lines of a log `startNightly` wrote, for a failed expectation's message.

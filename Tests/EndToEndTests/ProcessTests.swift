@@ -62,12 +62,7 @@ struct ProcessTests {
         var model = ReferenceModel(products: Set(set.products))
         model.nightly(set.dumps)
 
-        let first = Process()
-        first.executableURL = URL(fileURLWithPath: Package.executable)
-        first.arguments = ["nightly", "--dumps", dir.path, "--database-url", db.url]
-        first.standardOutput = FileHandle.nullDevice
-        first.standardError = FileHandle.nullDevice
-        try first.run()
+        let first = try startNightly(dir, on: db)
         // Wait until the first run holds its lock.
         var held = false
         for _ in 0..<200 where !held {
@@ -178,13 +173,8 @@ struct ProcessTests {
         defer { holder.end() }
         func count(_ sql: String) throws -> String { try db.psql(sql).trimmingCharacters(in: .whitespacesAndNewlines) }
         let report = try Package.temporaryDirectory("sigtermsetup").appendingPathComponent("report.json").path
-        let run = Process()
-        run.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        run.arguments = ["--default-signal=TERM,INT", Package.executable, "nightly", "--dumps", fixtureDumps.path,
-                         "--database-url", db.url, "--json-report-file", report]
-        run.standardOutput = FileHandle.nullDevice
-        run.standardError = FileHandle.nullDevice
-        try run.run()
+        let run = try startProcess("/usr/bin/env", ["--default-signal=TERM,INT", Package.executable, "nightly", "--dumps",
+                                                    fixtureDumps.path, "--database-url", db.url, "--json-report-file", report])
         defer { if run.isRunning { kill(run.processIdentifier, SIGKILL) }; run.waitUntilExit() }
         // Its record written, the run reads the watermarks next, and waits on the lock.
         try #require(try db.becomes("EXISTS (SELECT FROM migrate_run WHERE status = 'running')"), "the run started")
@@ -268,12 +258,7 @@ struct ProcessTests {
             """, holding: HeldSession.idleInTransaction)
         defer { holder.end() }
         let (executable, args) = try arguments(dumps, db)
-        let run = Process()
-        run.executableURL = URL(fileURLWithPath: executable)
-        run.arguments = args
-        run.standardOutput = FileHandle.nullDevice
-        run.standardError = FileHandle.nullDevice
-        try run.run()
+        let run = try startProcess(executable, args)
         defer { if run.isRunning { kill(run.processIdentifier, SIGKILL) }; run.waitUntilExit() }
         // The first dump committed (a unit with none of the second dump's products may have
         // completed that one too); the second then waits on the open transaction (on Citus, in
@@ -392,13 +377,7 @@ struct ProcessTests {
                                      holding: HeldSession.idleInTransaction)
         defer { holder.end() }
         let report = dumps.appendingPathComponent("report.json").path
-        let run = Process()
-        run.executableURL = URL(fileURLWithPath: Package.executable)
-        run.arguments = ["nightly", "--dumps", dumps.path, "--database-url", db.url, "--workers", "\(workers)",
-                         "--json-report-file", report]
-        run.standardOutput = FileHandle.nullDevice
-        run.standardError = FileHandle.nullDevice
-        try run.run()
+        let run = try startNightly(dumps, on: db, ["--workers", "\(workers)", "--json-report-file", report])
         defer { if run.isRunning { kill(run.processIdentifier, SIGKILL) }; run.waitUntilExit() }
         let copies = "datname = current_database() AND query LIKE 'COPY telemetry %' AND state = 'active'"
         try #require(try db.becomes("""

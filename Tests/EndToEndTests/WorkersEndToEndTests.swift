@@ -162,15 +162,7 @@ struct WorkersEndToEndTests {
         #expect(tool.run(["nightly", "--dumps", dir.path, "--workers", "2"]).status == 3)
         shardOfAnotherN.close()
 
-        let processes = try (0..<3).map { k in
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: Package.executable)
-            process.arguments = ["nightly", "--dumps", dir.path, "--database-url", db.url, "--shard", "\(k)/3"]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            return process
-        }
+        let processes = try (0..<3).map { k in try startNightly(dir, on: db, ["--shard", "\(k)/3"]) }
         processes.forEach { $0.waitUntilExit() }
         #expect(processes.map(\.terminationStatus) == [0, 0, 0])
         try expectState(db, equals: model.state)

@@ -9,6 +9,19 @@ public struct ProcessResult: Sendable {
     public let signaled: Bool
 }
 
+/// Starts a program in the background, its standard output discarded and its standard error
+/// written to `stderr` (discarded by default); returns it running.
+public func startProcess(_ executable: String, _ arguments: [String],
+                         stderr: FileHandle = .nullDevice) throws -> Process {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = stderr
+    try process.run()
+    return process
+}
+
 /// Runs a program to completion, capturing its output. `environment` entries are added to
 /// (and override) this process's environment.
 public func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:],

@@ -3,8 +3,8 @@ import Testing
 import TestSupport
 
 /// Kills split runs with SIGKILL at moments spread over them, runs again, and expects the
-/// state of one unsplit run every time: a `--workers 3` process, and three concurrent
-/// `--shard K/3` processes (killed together).
+/// state of one unsplit run every time: a `--workers 3` process, three concurrent
+/// `--shard K/3` processes (killed together), and a `--workers 2` backfill.
 @Suite(.enabled(if: Requirement.database.testsRun), .serialized)
 struct WorkersKillEndToEndTests {
     @Test func aWorkers3RunKilledAtMomentsSpreadOverItAndRerunEqualsOneUnsplitRun() throws {
@@ -15,6 +15,38 @@ struct WorkersKillEndToEndTests {
     @Test func threeShardProcessesKilledAtMomentsSpreadOverThemAndRerunEqualOneUnsplitRun() throws {
         try killAndRerun(RandomDumpSet(seed: 32, dumpCount: 8, pointsPerDump: 1500, productCount: 40),
                          processes: (0..<3).map { ["--shard", "\($0)/3"] }, kills: 20)
+    }
+
+    /// A backfill is killed like a nightly: each dump's points of its IMEIs and their
+    /// watermarks commit together, so a rerun (with the same split, or the default one
+    /// connection) takes what the killed one had not committed and ends in the state of one
+    /// uninterrupted backfill.
+    @Test func aBackfillKilledAtMomentsSpreadOverItAndRerunEqualsOneUninterruptedBackfill() throws {
+        let set = RandomDumpSet(seed: 33, dumpCount: 8, pointsPerDump: 1500, productCount: 40)
+        let (dir, _) = try set.writtenWithNightlyModel()
+        let imeis = set.products.enumerated().filter { $0.offset % 2 == 0 }.map(\.element)
+        var model = ReferenceModel(products: Set(set.products))
+        model.backfill(set.dumps, imeis: Set(imeis))
+        let db = try TestDatabase.create(label: "killbackfill")
+        defer { db.drop() }
+        let tool = Tool(db: db)
+        try tool.prepare(products: set.products)
+        let arguments = ["backfill", "--dumps", dir.path, "--database-url", db.url, "--workers", "2"]
+            + imeis.flatMap { ["--imei", $0] }
+        let began = Date()
+        let (whole, _) = try tool.backfill(dir, imeis: imeis, ["--workers", "2"])
+        let duration = Date().timeIntervalSince(began)
+        #expect(whole.status == 0, "\(whole.stderr)")
+        try expectState(db, equals: model.state)
+        #expect(duration > 0.3, "a run long enough to be killed midway (\(duration) s)")
+
+        let (killedMidRun, rounds) = try killRounds(kills: 10, duration: duration, seed: 78, db: db,
+                                                    start: { [try startProcess(Package.executable, arguments)] }) { round, delay in
+            let (rerun, _) = try tool.backfill(dir, imeis: imeis, round % 2 == 0 ? [] : ["--workers", "2"])
+            #expect(rerun.status == 0, "\(rerun.stderr)")
+            try expectState(db, equals: model.state, "round \(round), killed after \(delay) s")
+        }
+        #expect(killedMidRun == 10, "only \(killedMidRun) kills landed mid-run in \(rounds) rounds")
     }
 
     /// Starts `processes` (one nightly each, with those arguments) at once, kills those still

@@ -164,6 +164,12 @@ struct Tool {
         TestSupport.run(Package.executable, arguments + ["--database-url", db.url], environment: environment)
     }
 
+    /// Starts the tool with `arguments` in the background (see `startProcess`), for a test
+    /// that kills it or holds it up.
+    func start(_ arguments: [String], stderr: FileHandle = .nullDevice) throws -> Process {
+        try startProcess(Package.executable, arguments + ["--database-url", db.url], stderr: stderr)
+    }
+
     /// `nightly` with a JSON report, decoded.
     func nightly(_ dumps: URL, _ extra: [String] = [],
                  sourceLocation: SourceLocation = #_sourceLocation) throws -> (ProcessResult, [String: Any]) {
@@ -173,8 +179,13 @@ struct Tool {
 
     func backfill(_ dumps: URL, imeis: [String], _ extra: [String] = [],
                   sourceLocation: SourceLocation = #_sourceLocation) throws -> (ProcessResult, [String: Any]) {
-        let result = run(["backfill", "--dumps", dumps.path, "--report", "json"] + imeis.flatMap { ["--imei", $0] } + extra)
+        let result = run(Tool.backfillArguments(dumps, imeis: imeis, ["--report", "json"] + extra))
         return (result, try Tool.decode(result, sourceLocation: sourceLocation))
+    }
+
+    /// `backfill` of `imeis` over `dumps`, with `extra`.
+    static func backfillArguments(_ dumps: URL, imeis: [String], _ extra: [String] = []) -> [String] {
+        ["backfill", "--dumps", dumps.path] + imeis.flatMap { ["--imei", $0] } + extra
     }
 
     /// The JSON report on stdout; a run's report has its counts checked against `ReportIdentity`.

@@ -10,8 +10,7 @@ func startNightly(_ dir: URL, on db: TestDatabase, _ arguments: [String] = [], l
         FileManager.default.createFile(atPath: log.path, contents: nil)
         stderr = try FileHandle(forWritingTo: log)
     }
-    return try startProcess(Package.executable, ["nightly", "--dumps", dir.path, "--database-url", db.url] + arguments,
-                            stderr: stderr)
+    return try Tool(db: db).start(["nightly", "--dumps", dir.path] + arguments, stderr: stderr)
 }
 
 /// The last lines of a log `startNightly` wrote, for a failed expectation's message.

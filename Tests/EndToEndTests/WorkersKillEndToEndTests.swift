@@ -31,18 +31,17 @@ struct WorkersKillEndToEndTests {
         defer { db.drop() }
         let tool = Tool(db: db)
         try tool.prepare(products: set.products)
-        let arguments = ["backfill", "--dumps", dir.path, "--database-url", db.url, "--workers", "2"]
-            + imeis.flatMap { ["--imei", $0] }
+        let split = ["--workers", "2"]
         let began = Date()
-        let (whole, _) = try tool.backfill(dir, imeis: imeis, ["--workers", "2"])
+        let (whole, _) = try tool.backfill(dir, imeis: imeis, split)
         let duration = Date().timeIntervalSince(began)
         #expect(whole.status == 0, "\(whole.stderr)")
         try expectState(db, equals: model.state)
         #expect(duration > 0.3, "a run long enough to be killed midway (\(duration) s)")
 
         let (killedMidRun, rounds) = try killRounds(kills: 10, duration: duration, seed: 78, db: db,
-                                                    start: { [try startProcess(Package.executable, arguments)] }) { round, delay in
-            let (rerun, _) = try tool.backfill(dir, imeis: imeis, round % 2 == 0 ? [] : ["--workers", "2"])
+                                                    start: { [try tool.start(Tool.backfillArguments(dir, imeis: imeis, split))] }) { round, delay in
+            let (rerun, _) = try tool.backfill(dir, imeis: imeis, round % 2 == 0 ? [] : split)
             #expect(rerun.status == 0, "\(rerun.stderr)")
             try expectState(db, equals: model.state, "round \(round), killed after \(delay) s")
         }
